@@ -6,7 +6,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal
 
 import torch
 
@@ -49,18 +49,20 @@ class DenseLoRAConfig:
     r: int = 16
     alpha: float = 32.0
     dropout: float = 0.05
-    target_modules: Union[list[str], str] = field(default_factory=lambda: list(_LLAMA_TARGETS))
+    target_modules: list[str] | str = field(default_factory=lambda: list(_LLAMA_TARGETS))
     activation: Literal["gelu", "identity"] = "gelu"
     dropout_sites: Literal["all", "input"] = "all"
     train_encoder_decoder: bool = True
     sharing: Literal["name", "layer"] = "name"
-    dtype: Optional[str] = None
+    dtype: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
             raise ValueError(f"DenseLoRAConfig.r must be a positive integer, got {self.r!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not (
-            math.isfinite(self.alpha) and self.alpha > 0
+        if (
+            isinstance(self.alpha, bool)
+            or not isinstance(self.alpha, (int, float))
+            or not (math.isfinite(self.alpha) and self.alpha > 0)
         ):
             raise ValueError(f"DenseLoRAConfig.alpha must be a positive number, got {self.alpha!r}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
@@ -83,7 +85,7 @@ class DenseLoRAConfig:
         return self.alpha / self.r
 
     @property
-    def torch_dtype(self) -> Optional[torch.dtype]:
+    def torch_dtype(self) -> torch.dtype | None:
         """``dtype`` as a ``torch.dtype`` (``None`` follows the base weights)."""
         return None if self.dtype is None else DTYPES[self.dtype]
 
@@ -91,9 +93,7 @@ class DenseLoRAConfig:
         """Whether the dotted ``module_name`` is selected by ``target_modules``."""
         if isinstance(self.target_modules, str):
             return re.fullmatch(self.target_modules, module_name) is not None
-        return any(
-            module_name == target or module_name.endswith("." + target) for target in self.target_modules
-        )
+        return any(module_name == target or module_name.endswith("." + target) for target in self.target_modules)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy of the fields."""
@@ -105,13 +105,11 @@ class DenseLoRAConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(
-                f"unknown DenseLoRAConfig field(s) {unknown}; known fields are {sorted(known)}"
-            )
+            raise ValueError(f"unknown DenseLoRAConfig field(s) {unknown}; known fields are {sorted(known)}")
         return cls(**values)
 
 
-def _normalise_targets(targets: Union[list[str], tuple[str, ...], str]) -> Union[list[str], str]:
+def _normalise_targets(targets: list[str] | tuple[str, ...] | str) -> list[str] | str:
     if isinstance(targets, str):
         if not targets:
             raise ValueError("DenseLoRAConfig.target_modules is an empty string; give names or a regex")
