@@ -10,18 +10,21 @@ __version__ = "0.1.0"
 
 from denselora.config import DenseLoRAConfig
 from denselora.control import disable_adapters, enable_adapters, merge_adapters, unmerge_adapters
+from denselora.errors import AdapterMismatchError, ConfigError, UserError
 from denselora.inject import adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
 from denselora.modules import DenseLoRALinear, EncoderDecoder, SharedEncoderDecoders, get_adapter_params
 from denselora.report import ParameterReport, parameter_report
-from denselora.state import AdapterMismatchError, get_adapter_state_dict, load_adapter, save_adapter
+from denselora.state import get_adapter_state_dict, load_adapter, save_adapter
 
 __all__ = [
     "AdapterMismatchError",
+    "ConfigError",
     "DenseLoRAConfig",
     "DenseLoRALinear",
     "EncoderDecoder",
     "ParameterReport",
     "SharedEncoderDecoders",
+    "UserError",
     "__version__",
     "adapted_layers",
     "apply_denselora",

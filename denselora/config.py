@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import torch
 
+from denselora.errors import ConfigError
+
 __all__ = ["DenseLoRAConfig"]
 
 ACTIVATIONS = ("gelu", "identity")
@@ -58,21 +60,21 @@ class DenseLoRAConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
-            raise ValueError(f"DenseLoRAConfig.r must be a positive integer, got {self.r!r}")
+            raise ConfigError(f"DenseLoRAConfig.r must be a positive integer, got {self.r!r}")
         if (
             isinstance(self.alpha, bool)
             or not isinstance(self.alpha, (int, float))
             or not (math.isfinite(self.alpha) and self.alpha > 0)
         ):
-            raise ValueError(f"DenseLoRAConfig.alpha must be a positive number, got {self.alpha!r}")
+            raise ConfigError(f"DenseLoRAConfig.alpha must be a positive number, got {self.alpha!r}")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"DenseLoRAConfig.dropout must be in [0, 1), got {self.dropout!r}")
+            raise ConfigError(f"DenseLoRAConfig.dropout must be in [0, 1), got {self.dropout!r}")
         self.target_modules = _normalise_targets(self.target_modules)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("dropout_sites", self.dropout_sites, DROPOUT_SITES)
         _check_choice("sharing", self.sharing, SHARING)
         if not isinstance(self.train_encoder_decoder, bool):
-            raise ValueError(
+            raise ConfigError(
                 f"DenseLoRAConfig.train_encoder_decoder must be true or false, got {self.train_encoder_decoder!r}"
             )
         if self.dtype is not None:
@@ -105,30 +107,30 @@ class DenseLoRAConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown DenseLoRAConfig field(s) {unknown}; known fields are {sorted(known)}")
+            raise ConfigError(f"unknown DenseLoRAConfig field(s) {unknown}; known fields are {sorted(known)}")
         return cls(**values)
 
 
 def _normalise_targets(targets: list[str] | tuple[str, ...] | str) -> list[str] | str:
     if isinstance(targets, str):
         if not targets:
-            raise ValueError("DenseLoRAConfig.target_modules is an empty string; give names or a regex")
+            raise ConfigError("DenseLoRAConfig.target_modules is an empty string; give names or a regex")
         try:
             re.compile(targets)
         except re.error as err:
-            raise ValueError(f"DenseLoRAConfig.target_modules {targets!r} is not a valid regex: {err}") from None
+            raise ConfigError(f"DenseLoRAConfig.target_modules {targets!r} is not a valid regex: {err}") from None
         return targets
     if not isinstance(targets, (list, tuple)) or not targets:
-        raise ValueError(
+        raise ConfigError(
             f"DenseLoRAConfig.target_modules must be a non-empty list of names or a regex, got {targets!r}"
         )
     names = list(targets)
     for name in names:
         if not isinstance(name, str) or not name or name.startswith(".") or name.endswith("."):
-            raise ValueError(f"DenseLoRAConfig.target_modules has an invalid module name {name!r}")
+            raise ConfigError(f"DenseLoRAConfig.target_modules has an invalid module name {name!r}")
     return names
 
 
 def _check_choice(field_name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"DenseLoRAConfig.{field_name} must be one of {list(choices)}, got {value!r}")
+        raise ConfigError(f"DenseLoRAConfig.{field_name} must be one of {list(choices)}, got {value!r}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from denselora.config import DenseLoRAConfig
+from denselora.errors import ConfigError
 from denselora.modules.adapter import get_adapter_params, set_trainable_params
 from denselora.modules.linear import DenseLoRALinear
 from denselora.modules.shared import EncoderDecoder, SharedEncoderDecoders
@@ -52,18 +53,18 @@ def apply_denselora(model: nn.Module, config: DenseLoRAConfig) -> nn.Module:
         ``model`` itself, adapted.
 
     Raises:
-        ValueError: the targets match no linear layer (the message lists those that exist), a target is
+        ConfigError: the targets match no linear layer (the message lists those that exist), a target is
             not an ``nn.Linear``, ``r`` exceeds a target's dimensions, or the model is already adapted.
     """
     if not isinstance(config, DenseLoRAConfig):
         raise TypeError(f"config must be a DenseLoRAConfig, got {type(config).__name__}")
     if has_denselora(model):
-        raise ValueError(
+        raise ConfigError(
             "this model already has DenseLoRA adapters; apply_denselora works on a model without them. "
             "Load a saved adapter with denselora.load_adapter, or start again from a fresh base model."
         )
     if hasattr(model, SHARED_MODULE_NAME):
-        raise ValueError(
+        raise ConfigError(
             f"the model already has an attribute {SHARED_MODULE_NAME!r}, where DenseLoRA registers its shared "
             "encoder/decoder pairs; rename it before adapting the model"
         )
@@ -121,7 +122,7 @@ def find_targets(model: nn.Module, config: DenseLoRAConfig) -> list[Target]:
     """The layers ``apply_denselora(model, config)`` would adapt, with their groups; changes nothing.
 
     Raises:
-        ValueError: as :func:`apply_denselora` does for bad targets or rank.
+        ConfigError: as :func:`apply_denselora` does for bad targets or rank.
     """
     linears: dict[str, nn.Linear] = {}
     matched: list[tuple[str, nn.Module]] = []
@@ -134,27 +135,27 @@ def find_targets(model: nn.Module, config: DenseLoRAConfig) -> list[Target]:
     not_linear = [(p, m) for p, m in matched if not isinstance(m, nn.Linear)]
     if not_linear:
         path, module = not_linear[0]
-        raise ValueError(
+        raise ConfigError(
             f"target_modules={config.target_modules!r} selects {path!r}, a {type(module).__name__}, but DenseLoRA "
             f"adapts nn.Linear layers only ({len(not_linear)} such module(s) selected). Name the linear layers "
             f"themselves; this model has: {_describe_linears(linears)}"
         )
     if not matched:
-        raise ValueError(
+        raise ConfigError(
             f"target_modules={config.target_modules!r} matches no linear layer of this "
             f"{type(model).__name__}. It has: {_describe_linears(linears)}"
         )
     custom = [(p, m) for p, m in matched if type(m).forward is not nn.Linear.forward]
     if custom:
         path, module = custom[0]
-        raise ValueError(
+        raise ConfigError(
             f"{path!r} is a {type(module).__name__}, a subclass of nn.Linear with its own forward (quantized or "
             "otherwise customised); DenseLoRA adapts plain nn.Linear layers only"
         )
 
     for path, module in matched:
         if config.r > min(module.in_features, module.out_features):
-            raise ValueError(
+            raise ConfigError(
                 f"r={config.r} is larger than layer {path!r} allows: it maps {module.in_features} -> "
                 f"{module.out_features}, so the rank can be at most {min(module.in_features, module.out_features)}"
             )

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from denselora.config import DenseLoRAConfig
+from denselora.errors import AdapterMismatchError
 from denselora.inject import adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
 from denselora.modules.adapter import get_adapter_params
 
@@ -35,10 +36,6 @@ FORMAT_VERSION = 1
 # only concern training or storage, so an adapter loads whatever the model says about them.
 _SEMANTIC_FIELDS = ("r", "alpha", "activation", "sharing")
 _SHOWN = 5
-
-
-class AdapterMismatchError(ValueError):
-    """A saved adapter does not fit the model it is loaded into; the message says what differs."""
 
 
 def get_adapter_state_dict(model: nn.Module) -> dict[str, Tensor]:

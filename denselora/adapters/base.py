@@ -1,0 +1,49 @@
+"""What the trainer needs from an adapter method, so DenseLoRA and the PEFT baselines run under one trainer."""
+
+from __future__ import annotations
+
+import abc
+import os
+from pathlib import Path
+
+from torch import Tensor, nn
+
+__all__ = ["Adapter"]
+
+
+class Adapter(abc.ABC):
+    """An adapter method chosen in YAML by ``class_path``; subclasses hold the method's hyperparameters.
+
+    The trainer calls :meth:`apply` once on the freshly loaded base model and trains whatever requires
+    gradients afterwards; checkpoints hold :meth:`state_dict` only, never the frozen base.
+    """
+
+    #: Short name used in reports and run directories.
+    method: str = "adapter"
+
+    @abc.abstractmethod
+    def apply(self, model: nn.Module) -> nn.Module:
+        """Adapt ``model`` (freezing its base) and return the module to train."""
+
+    @abc.abstractmethod
+    def state_dict(self, model: nn.Module) -> dict[str, Tensor]:
+        """The adapter's tensors (trainable or not), keyed as in ``model.state_dict()``, each tensor once."""
+
+    @abc.abstractmethod
+    def export(self, model: nn.Module, directory: str | os.PathLike) -> Path:
+        """Write the adapter in its library's own format (loadable without this trainer's checkpoints)."""
+
+    @abc.abstractmethod
+    def load(self, model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+        """Adapt a fresh base ``model`` with an adapter written by :meth:`export` and return the module."""
+
+    @abc.abstractmethod
+    def summary(self, model: nn.Module) -> str:
+        """A human-readable parameter table: trainable / total / %, and LoRA's count at the same rank."""
+
+    def metadata(self, model: nn.Module) -> dict:
+        """What a checkpoint records to refuse loading into a model this adapter does not fit."""
+        return {
+            "method": self.method,
+            "tensors": {name: list(t.shape) for name, t in self.state_dict(model).items()},
+        }

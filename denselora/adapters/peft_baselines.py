@@ -1,0 +1,127 @@
+"""The PEFT baselines (LoRA, DoRA, VeRA) as adapter choices of the trainer, at the paper's settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from denselora.adapters.base import Adapter
+from denselora.errors import ConfigError
+
+__all__ = ["DoRA", "LoRA", "PeftAdapter", "VeRA"]
+
+_LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj", "down_proj")
+
+
+class PeftAdapter(Adapter):
+    """A PEFT method applied with ``peft.get_peft_model``; subclasses build the ``peft`` config."""
+
+    def __init__(self, r: int, alpha: float, dropout: float, target_modules: list[str] | str) -> None:
+        if r <= 0:
+            raise ConfigError(f"{type(self).__name__}.r must be a positive integer, got {r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"{type(self).__name__}.dropout must be in [0, 1), got {dropout}")
+        self.r = r
+        self.alpha = alpha
+        self.dropout = dropout
+        self.target_modules = list(target_modules) if not isinstance(target_modules, str) else target_modules
+
+    def peft_config(self):
+        raise NotImplementedError
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        from peft import get_peft_model
+
+        return get_peft_model(model, self.peft_config())
+
+    def state_dict(self, model: nn.Module) -> dict[str, Tensor]:
+        # PEFT marks exactly its adapter parameters trainable; VeRA's frozen projections are regenerated
+        # from their PRNG key, so the trainable tensors determine the adapter.
+        return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+    def export(self, model: nn.Module, directory: str | os.PathLike) -> Path:
+        model.save_pretrained(str(directory))
+        return Path(directory)
+
+    def load(self, model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(directory))
+
+    def summary(self, model: nn.Module) -> str:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        return (
+            f"{self.method} r={self.r}: {trainable:,} trainable of {total:,} parameters "
+            f"({100 * trainable / total:.4g} %)"
+        )
+
+
+class LoRA(PeftAdapter):
+    """LoRA (Hu et al., 2021). Paper baseline on LLaMA-3-8B: r=32, alpha=64, dropout 0.05, q,k,v,up,down."""
+
+    method = "lora"
+
+    def __init__(
+        self,
+        r: int = 32,
+        alpha: float = 64.0,
+        dropout: float = 0.05,
+        target_modules: list[str] | str = _LLAMA_TARGETS,
+    ) -> None:
+        super().__init__(r, alpha, dropout, target_modules)
+
+    def peft_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules,
+            task_type="CAUSAL_LM",
+        )
+
+
+class DoRA(LoRA):
+    """DoRA (Liu et al., 2024): LoRA on the direction plus a trainable magnitude vector; same settings as LoRA."""
+
+    method = "dora"
+
+    def peft_config(self):
+        config = super().peft_config()
+        config.use_dora = True
+        return config
+
+
+class VeRA(PeftAdapter):
+    """VeRA (Kopiczko et al., 2024): frozen random projections shared by all layers, trainable scaling vectors.
+
+    VeRA's rank is the width of its shared random projections, so it is used far larger than LoRA's;
+    ``projection_prng_key`` fixes them.
+    """
+
+    method = "vera"
+
+    def __init__(
+        self,
+        r: int = 256,
+        dropout: float = 0.05,
+        target_modules: list[str] | str = _LLAMA_TARGETS,
+        projection_prng_key: int = 0,
+    ) -> None:
+        super().__init__(r, 1.0, dropout, target_modules)
+        self.projection_prng_key = projection_prng_key
+
+    def peft_config(self):
+        from peft import VeraConfig
+
+        return VeraConfig(
+            r=self.r,
+            vera_dropout=self.dropout,
+            target_modules=self.target_modules,
+            projection_prng_key=self.projection_prng_key,
+            task_type="CAUSAL_LM",
+        )
