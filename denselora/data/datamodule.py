@@ -1,0 +1,335 @@
+"""LightningDataModules for LLM-Adapters-format data: a training JSON and ``dataset/<name>/test.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import lightning as L
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
+
+from denselora.data.collate import PaddingCollator
+from denselora.data.eval_sets import EvalSet, eval_dataloader, load_eval_set
+from denselora.data.prompts import TEMPLATES
+from denselora.data.records import load_hub_dataset, load_json_dataset
+from denselora.data.samplers import LengthGroupedSampler
+from denselora.data.tokenization import TrainingTokenizer
+from denselora.data.tokenizer import load_tokenizer
+from denselora.errors import DataError
+from denselora.tasks import COMMONSENSE_DATASETS, MATH_DATASETS
+
+__all__ = ["CommonsenseDataModule", "LLMAdaptersDataModule", "MathDataModule"]
+
+_TRAIN_FIELDS = ("instruction", "output")
+_TRAIN_HINT = (
+    "LLM-Adapters keeps its training sets in ft-training_set/ (commonsense_170k.json, math_10k.json; "
+    "https://github.com/AGI-Edgerunners/LLM-Adapters). Put the file there, or set train_file to a path "
+    "relative to data_dir, an absolute path, or a Hugging Face dataset name."
+)
+
+
+class LLMAdaptersDataModule(L.LightningDataModule):
+    """Training and evaluation data in the LLM-Adapters layout.
+
+    Training (``fit``): the records of ``train_file`` (fields ``instruction, input, output``), minus
+    ``val_size`` held-out validation records (seeded split, as the authors' 120), optionally subsampled to
+    ``train_fraction`` (seeded), rendered with ``template`` and tokenized as SPEC section 3. Batches are
+    right-padded ``{"input_ids", "attention_mask", "labels"}`` (``LongTensor[batch, length]``; labels -100 on
+    padding, and on the prompt when ``train_on_inputs`` is off).
+
+    Evaluation (``test``): one data loader per name in ``eval_datasets``, reading
+    ``<data_dir>/dataset/<name>/test.json``; left-padded prompt batches ``{"input_ids", "attention_mask",
+    "index"}``, longest prompts first, each item on exactly one rank. :attr:`eval_sets` holds the items,
+    prompts and tasks for :class:`denselora.evaluation.Evaluator`.
+
+    Args:
+        data_dir: root of an LLM-Adapters-style tree (test sets at ``dataset/<name>/test.json``).
+        train_file: training JSON, relative to ``data_dir`` or absolute, or a Hugging Face dataset name.
+        eval_datasets: test-set folder names; any folder works (its answer rule is inferred from its gold
+            answers, or given as ``"<name>:<known dataset>"``).
+        train_fraction: fraction of the training records to keep, in (0, 1] (the low-resource study).
+        val_size: number of training records held out for validation (0: none).
+        cutoff_len: maximum training sequence length in tokens.
+        train_on_inputs: compute the loss on the prompt too (the authors' setting).
+        template: ``"alpaca"`` (clean), ``"authors"`` (the authors' verbatim whitespace, SPEC sec. 3) or
+            ``"authors_eval"`` (the whitespace of the authors' evaluation scripts).
+        eval_template: template for evaluation prompts; ``None`` uses ``template``.
+        tokenizer: a Hugging Face name, a local directory, or ``"denselora/tiny"`` (built-in, offline).
+        micro_batch_size: training batch size per device.
+        eval_batch_size: validation and generation batch size per device.
+        num_workers: data loader worker processes.
+        group_by_length: batch training examples of similar length together (less padding).
+        seed: seed of the validation split, the fraction subsample and length grouping.
+        eval_limit: evaluate only the first ``eval_limit`` items of each test set (quick runs).
+        cache_dir: ``datasets`` cache directory (default: ``HF_DATASETS_CACHE``).
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        train_file: str | None = None,
+        eval_datasets: list[str] | None = None,
+        train_fraction: float = 1.0,
+        val_size: int = 120,
+        cutoff_len: int = 256,
+        train_on_inputs: bool = True,
+        template: str = "alpaca",
+        eval_template: str | None = None,
+        tokenizer: str = "denselora/tiny",
+        micro_batch_size: int = 4,
+        eval_batch_size: int = 16,
+        num_workers: int = 0,
+        group_by_length: bool = False,
+        seed: int = 42,
+        eval_limit: int | None = None,
+        cache_dir: str | None = None,
+    ):
+        super().__init__()
+        if not 0.0 < train_fraction <= 1.0:
+            raise DataError(f"train_fraction must be in (0, 1], got {train_fraction}")
+        for name, value in (("val_size", val_size), ("num_workers", num_workers)):
+            if value < 0:
+                raise DataError(f"{name} must be >= 0, got {value}")
+        for name, value in (
+            ("cutoff_len", cutoff_len),
+            ("micro_batch_size", micro_batch_size),
+            ("eval_batch_size", eval_batch_size),
+        ):
+            if value < 1:
+                raise DataError(f"{name} must be >= 1, got {value}")
+        if eval_limit is not None and eval_limit < 1:
+            raise DataError(f"eval_limit must be >= 1 or None, got {eval_limit}")
+        for name, value in (("template", template), ("eval_template", eval_template or template)):
+            if value not in TEMPLATES:
+                raise DataError(f"{name} must be one of {', '.join(TEMPLATES)}, got {value!r}")
+        self.save_hyperparameters()
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.train_file = train_file
+        self.eval_dataset_names = list(eval_datasets or [])
+        self.train_fraction = train_fraction
+        self.val_size = val_size
+        self.cutoff_len = cutoff_len
+        self.train_on_inputs = train_on_inputs
+        self.template = template
+        self.eval_template = eval_template or template
+        self.tokenizer_spec = tokenizer
+        self.micro_batch_size = micro_batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.group_by_length = group_by_length
+        self.seed = seed
+        self.eval_limit = eval_limit
+        self.cache_dir = cache_dir
+
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        self.train_dataset: datasets.Dataset | None = None
+        self.val_dataset: datasets.Dataset | None = None
+        self.eval_sets: list[EvalSet] | None = None
+
+    # ----------------------------------------------------------------------------------------------- set-up
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        """The tokenizer named by ``tokenizer`` (loaded on first use)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_spec)
+        return self._tokenizer
+
+    def train_source(self) -> Path | str:
+        """Where the training records come from: a file path, or a Hugging Face dataset name (``str``)."""
+        if self.train_file is None:
+            raise DataError(
+                "train_file is not set; give the training JSON (e.g. ft-training_set/math_10k.json)"
+            )
+        given = Path(self.train_file).expanduser()
+        if given.is_absolute():
+            return given
+        candidate = self.data_dir / given
+        if candidate.exists() or given.suffix in (".json", ".jsonl"):
+            return candidate
+        return self.train_file
+
+    def load_train_records(self) -> datasets.Dataset:
+        """All validated training records (before the validation split and the fraction)."""
+        source = self.train_source()
+        if isinstance(source, Path):
+            return load_json_dataset(
+                source, _TRAIN_FIELDS, missing_hint=_TRAIN_HINT, cache_dir=self.cache_dir
+            )
+        return load_hub_dataset(source, _TRAIN_FIELDS, cache_dir=self.cache_dir)
+
+    def split_train_records(
+        self, records: datasets.Dataset
+    ) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+        """The seeded validation split and training fraction: ``(train records, validation records or None)``.
+
+        The validation records do not depend on ``train_fraction``, so runs with different fractions are
+        validated on the same records; the fraction is drawn from what remains.
+        """
+        validation = None
+        if self.val_size:
+            if self.val_size >= len(records):
+                raise DataError(
+                    f"val_size={self.val_size} leaves no training records ({len(records)} in total); "
+                    "lower val_size"
+                )
+            split = records.train_test_split(test_size=self.val_size, shuffle=True, seed=self.seed)
+            records, validation = split["train"], split["test"]
+        if self.train_fraction < 1.0:
+            keep = max(1, round(len(records) * self.train_fraction))
+            records = records.shuffle(seed=self.seed).select(range(keep))
+        return records, validation
+
+    def _tokenize(self, records: datasets.Dataset, what: str) -> datasets.Dataset:
+        function = TrainingTokenizer(self.tokenizer, self.template, self.cutoff_len, self.train_on_inputs)
+        return records.map(
+            function, batched=True, remove_columns=records.column_names, desc=f"Tokenizing {what}"
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load and tokenize what ``stage`` needs (cached by ``datasets``; calling it again is cheap)."""
+        if stage in ("fit", "validate", None) and self.train_file is not None and self.train_dataset is None:
+            train, validation = self.split_train_records(self.load_train_records())
+            self.train_dataset = self._tokenize(train, "training data")
+            self.val_dataset = None if validation is None else self._tokenize(validation, "validation data")
+        if stage in ("test", "predict", None) and self.eval_sets is None:
+            if not self.eval_dataset_names:
+                raise DataError(
+                    "eval_datasets is empty; name the test sets to evaluate (folders under dataset/)"
+                )
+            self.eval_sets = [
+                load_eval_set(
+                    self.data_dir, entry, self.tokenizer, self.eval_template, self.eval_limit, self.cache_dir
+                )
+                for entry in self.eval_dataset_names
+            ]
+
+    # ------------------------------------------------------------------------------------------ dataloaders
+    def train_dataloader(self) -> DataLoader:
+        if self.train_dataset is None:
+            self.setup("fit")
+        if self.train_dataset is None:
+            raise DataError("no training data: set train_file")
+        collate = PaddingCollator(self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8)
+        sampler = None
+        if self.group_by_length:
+            sampler = LengthGroupedSampler(
+                list(self.train_dataset["length"]), self.micro_batch_size, self.seed
+            )
+        return DataLoader(
+            self.train_dataset,
+            batch_size=self.micro_batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.train_dataset is None:
+            self.setup("validate")
+        if self.val_dataset is None:
+            return []
+        return DataLoader(
+            self.val_dataset,
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            collate_fn=PaddingCollator(
+                self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8
+            ),
+            num_workers=self.num_workers,
+        )
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is not None:
+            return trainer.global_rank, trainer.world_size
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """One loader per evaluation set, in ``eval_datasets`` order (``dataloader_idx`` = position)."""
+        if self.eval_sets is None:
+            self.setup("test")
+        rank, world_size = self._rank_and_world()
+        return [
+            eval_dataloader(
+                eval_set,
+                self.tokenizer.pad_token_id,
+                self.eval_batch_size,
+                rank,
+                world_size,
+                self.num_workers,
+            )
+            for eval_set in self.eval_sets
+        ]
+
+
+class CommonsenseDataModule(LLMAdaptersDataModule):
+    """Commonsense reasoning: train on ``commonsense_170k.json``, evaluate on the eight commonsense sets.
+
+    Same arguments as :class:`LLMAdaptersDataModule`; the defaults are the authors' recipe (verbatim
+    template, ``cutoff_len`` 256, 120 validation records, micro-batch 4).
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        train_file: str | None = "ft-training_set/commonsense_170k.json",
+        eval_datasets: list[str] | None = None,
+        train_fraction: float = 1.0,
+        val_size: int = 120,
+        cutoff_len: int = 256,
+        train_on_inputs: bool = True,
+        template: str = "authors",
+        eval_template: str | None = None,
+        tokenizer: str = "denselora/tiny",
+        micro_batch_size: int = 4,
+        eval_batch_size: int = 16,
+        num_workers: int = 0,
+        group_by_length: bool = False,
+        seed: int = 42,
+        eval_limit: int | None = None,
+        cache_dir: str | None = None,
+    ):
+        super().__init__(
+            data_dir, train_file, list(COMMONSENSE_DATASETS) if eval_datasets is None else eval_datasets,
+            train_fraction, val_size, cutoff_len, train_on_inputs, template, eval_template, tokenizer,
+            micro_batch_size, eval_batch_size, num_workers, group_by_length, seed, eval_limit, cache_dir,
+        )  # fmt: skip
+
+
+class MathDataModule(LLMAdaptersDataModule):
+    """Arithmetic reasoning: train on ``math_10k.json``, evaluate on the seven math sets.
+
+    Same arguments as :class:`LLMAdaptersDataModule`; the defaults are the authors' recipe.
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        train_file: str | None = "ft-training_set/math_10k.json",
+        eval_datasets: list[str] | None = None,
+        train_fraction: float = 1.0,
+        val_size: int = 120,
+        cutoff_len: int = 256,
+        train_on_inputs: bool = True,
+        template: str = "authors",
+        eval_template: str | None = None,
+        tokenizer: str = "denselora/tiny",
+        micro_batch_size: int = 4,
+        eval_batch_size: int = 16,
+        num_workers: int = 0,
+        group_by_length: bool = False,
+        seed: int = 42,
+        eval_limit: int | None = None,
+        cache_dir: str | None = None,
+    ):
+        super().__init__(
+            data_dir, train_file, list(MATH_DATASETS) if eval_datasets is None else eval_datasets,
+            train_fraction, val_size, cutoff_len, train_on_inputs, template, eval_template, tokenizer,
+            micro_batch_size, eval_batch_size, num_workers, group_by_length, seed, eval_limit, cache_dir,
+        )  # fmt: skip

@@ -1,0 +1,138 @@
+"""Evaluation sets: an LLM-Adapters ``dataset/<name>/test.json`` with its task, prompts and token ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
+
+from denselora.data.collate import PaddingCollator
+from denselora.data.records import load_json_dataset
+from denselora.data.samplers import ShardedLengthSortedSampler
+from denselora.data.tokenization import PromptTokenizer
+from denselora.errors import DataError
+from denselora.tasks import TaskSpec, resolve_task
+
+__all__ = ["EvalSet", "eval_dataloader", "load_eval_set", "test_file_path"]
+
+
+def test_file_path(data_dir: Path | str, name: str) -> Path:
+    """``<data_dir>/dataset/<name>/test.json``, the LLM-Adapters location of a test set."""
+    return Path(data_dir).expanduser().resolve() / "dataset" / name / "test.json"
+
+
+@dataclass
+class EvalSet:
+    """One evaluation dataset, ready for generation and scoring.
+
+    Attributes:
+        name: dataset name (folder under ``dataset/``).
+        task: how it is generated and scored.
+        path: the test file.
+        template: the prompt template the prompts were rendered with.
+        data: ``datasets.Dataset`` with ``index`` (int), ``input_ids`` (list[int], the prompt with BOS) and
+            ``length`` (int) per item, in file order.
+        instructions, inputs, answers, prompts: per-item lists in file order (``answers`` are the raw gold
+            ``answer`` fields; ``prompts`` are the rendered prompts the completions continue).
+    """
+
+    name: str
+    task: TaskSpec
+    path: Path
+    template: str
+    data: datasets.Dataset
+    instructions: list[str]
+    inputs: list[str]
+    answers: list[Any]
+    prompts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.answers)
+
+
+def load_eval_set(
+    data_dir: Path | str,
+    entry: str,
+    tokenizer: PreTrainedTokenizerBase,
+    template: str,
+    limit: int | None = None,
+    cache_dir: str | None = None,
+) -> EvalSet:
+    """Load ``dataset/<name>/test.json``, resolve its task, render and tokenize the prompts.
+
+    Args:
+        data_dir: root of an LLM-Adapters-style tree.
+        entry: a dataset name, or ``"<name>:<known dataset>"`` to score a new folder like a known dataset
+            (see :func:`denselora.tasks.resolve_task`); an unknown name's rule is inferred from its answers.
+        tokenizer: tokenizer for the prompts.
+        template: prompt template name.
+        limit: keep only the first ``limit`` items (quick runs); ``None`` keeps all.
+        cache_dir: ``datasets`` cache directory.
+
+    Raises:
+        MissingDataError: the test file does not exist.
+        DataError: unreadable file, bad records, gold answers the task's rule cannot use, unknown task.
+    """
+    name = entry.split(":", 1)[0].strip()
+    path = test_file_path(data_dir, name)
+    target = Path(data_dir).expanduser().resolve() / "dataset"
+    hint = (
+        f"Copy the LLM-Adapters folder dataset/{name}/ into {target}, or remove {name!r} from eval_datasets."
+    )
+    records = load_json_dataset(path, ("instruction", "answer"), missing_hint=hint, cache_dir=cache_dir)
+    if limit is not None:
+        records = records.select(range(min(limit, len(records))))
+    answers = list(records["answer"])
+    _, task = resolve_task(entry, answers)
+    for index, answer in enumerate(answers):
+        try:
+            task.rule.parse_gold(answer)
+        except ValueError as exc:
+            raise DataError(
+                f"{path}: record {index} has an invalid answer for {task.name} ({exc}); fix that record."
+            ) from None
+
+    tokenized = records.map(
+        PromptTokenizer(tokenizer, template),
+        batched=True,
+        desc=f"Tokenizing {name} prompts",
+    )
+    data = tokenized.select_columns(["input_ids", "length"]).add_column("index", list(range(len(tokenized))))
+    return EvalSet(
+        name=name,
+        task=task,
+        path=path,
+        template=template,
+        data=data,
+        instructions=list(records["instruction"]),
+        inputs=[value or "" for value in records["input"]],
+        answers=answers,
+        prompts=list(tokenized["prompt"]),
+    )
+
+
+def eval_dataloader(
+    eval_set: EvalSet,
+    pad_token_id: int,
+    batch_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+) -> DataLoader:
+    """Left-padded generation batches of this rank's share of ``eval_set``, longest prompts first.
+
+    Each batch is ``{"input_ids", "attention_mask": LongTensor[batch, length], "index": LongTensor[batch]}``;
+    ``index`` is the item's position in the test file. Across ranks every item appears exactly once.
+    """
+    sampler = ShardedLengthSortedSampler(list(eval_set.data["length"]), rank=rank, world_size=world_size)
+    return DataLoader(
+        eval_set.data,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=PaddingCollator(pad_token_id, padding_side="left"),
+        num_workers=num_workers,
+    )

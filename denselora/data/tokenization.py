@@ -1,0 +1,122 @@
+"""Turning records into token ids, exactly as LLM-Adapters' ``generate_and_tokenize_prompt`` (SPEC sec. 3).
+
+Training example: tokenize prompt + output (the tokenizer adds BOS), truncate to ``cutoff_len``, append EOS
+if the last token is not EOS and the sequence is shorter than ``cutoff_len``; labels are the input ids. With
+``train_on_inputs=False`` the first ``n`` labels become -100, ``n`` being the length of the prompt tokenized
+on its own (also truncated, without EOS) -- the reference's way, boundary effects included.
+
+Generation prompt: the prompt with an empty response, tokenized with BOS, no EOS and no truncation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedTokenizerBase
+
+from denselora.data.prompts import check_template, format_prompt
+
+__all__ = ["IGNORE_INDEX", "PromptTokenizer", "TrainingTokenizer", "tokenize_training_example"]
+
+IGNORE_INDEX = -100  # label value that the cross-entropy loss skips
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], cutoff_len: int | None) -> list[list[int]]:
+    if cutoff_len is None:
+        return tokenizer(texts, padding=False, truncation=False)["input_ids"]
+    return tokenizer(texts, padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
+
+
+def _append_eos(ids: list[int], eos_token_id: int, cutoff_len: int) -> list[int]:
+    if (not ids or ids[-1] != eos_token_id) and len(ids) < cutoff_len:
+        ids.append(eos_token_id)
+    return ids
+
+
+class TrainingTokenizer:
+    """Batched ``datasets.map`` function producing ``input_ids``, ``labels`` and ``length`` for training.
+
+    A class (not a closure) so that ``datasets`` can fingerprint it and reuse its cache on the next run.
+
+    Args:
+        tokenizer: the tokenizer; must define ``eos_token_id``.
+        template: prompt template name (see :mod:`denselora.data.prompts`).
+        cutoff_len: maximum sequence length in tokens (256 in the paper).
+        train_on_inputs: ``True`` trains on all tokens (the authors' setting); ``False`` masks the prompt.
+    """
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, template: str, cutoff_len: int, train_on_inputs: bool
+    ):
+        if tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer has no EOS token; training examples must end with one")
+        self.tokenizer = tokenizer
+        self.template = check_template(template)
+        self.cutoff_len = cutoff_len
+        self.train_on_inputs = train_on_inputs
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        instructions, outputs = batch["instruction"], batch["output"]
+        inputs = [value or "" for value in batch.get("input", [""] * len(instructions))]
+        full = [
+            format_prompt(self.template, instruction, given, output)
+            for instruction, given, output in zip(instructions, inputs, outputs, strict=True)
+        ]
+        eos = self.tokenizer.eos_token_id
+        input_ids = [
+            _append_eos(ids, eos, self.cutoff_len) for ids in _encode(self.tokenizer, full, self.cutoff_len)
+        ]
+        labels = [list(ids) for ids in input_ids]
+        if not self.train_on_inputs:
+            prompts = [
+                format_prompt(self.template, instruction, given)
+                for instruction, given in zip(instructions, inputs, strict=True)
+            ]
+            for row, prompt_ids in zip(
+                labels, _encode(self.tokenizer, prompts, self.cutoff_len), strict=True
+            ):
+                masked = min(len(prompt_ids), len(row))
+                row[:masked] = [IGNORE_INDEX] * masked
+        return {"input_ids": input_ids, "labels": labels, "length": [len(ids) for ids in input_ids]}
+
+
+def tokenize_training_example(
+    example: dict[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    template: str,
+    cutoff_len: int = 256,
+    train_on_inputs: bool = True,
+) -> dict[str, list[int]]:
+    """Tokenize one record for training (see :class:`TrainingTokenizer`).
+
+    Returns:
+        ``{"input_ids": [...], "labels": [...], "length": [n]}`` lists of equal length ``n <= cutoff_len``.
+    """
+    batch = {key: [value] for key, value in example.items()}
+    return {
+        key: values[0]
+        for key, values in TrainingTokenizer(tokenizer, template, cutoff_len, train_on_inputs)(batch).items()
+    }
+
+
+class PromptTokenizer:
+    """Batched ``datasets.map`` function producing generation prompts: ``prompt``, ``input_ids``, ``length``.
+
+    Args:
+        tokenizer: the tokenizer.
+        template: prompt template name; the response part is left empty.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, template: str):
+        self.tokenizer = tokenizer
+        self.template = check_template(template)
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        instructions = batch["instruction"]
+        inputs = [value or "" for value in batch.get("input", [""] * len(instructions))]
+        prompts = [
+            format_prompt(self.template, instruction, given)
+            for instruction, given in zip(instructions, inputs, strict=True)
+        ]
+        input_ids = _encode(self.tokenizer, prompts, None)
+        return {"prompt": prompts, "input_ids": input_ids, "length": [len(ids) for ids in input_ids]}

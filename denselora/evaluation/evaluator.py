@@ -1,0 +1,294 @@
+"""Generation-based evaluation over several test sets, standalone or inside a LightningModule's test loop.
+
+Standalone::
+
+    result = evaluate(model, tokenizer, eval_sets, output_dir="runs/eval", num_beams=4)
+
+From a LightningModule, with a :class:`~denselora.data.LLMAdaptersDataModule` (whose ``test_dataloader``
+yields left-padded batches, longest first, each item on exactly one rank)::
+
+    def on_test_epoch_start(self):
+        dm = self.trainer.datamodule
+        self.evaluator = Evaluator(dm.eval_sets, dm.tokenizer, output_dir=..., num_beams=4,
+                                   rank=self.global_rank, world_size=self.trainer.world_size)
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        self.evaluator.step(self.model, batch, dataloader_idx)
+
+    def on_test_epoch_end(self):
+        result = self.evaluator.finish()
+        self.log_dict(result.metrics("test"))
+
+Outputs under ``output_dir``: ``predictions/<dataset>.jsonl`` (one line per item, in test-file order, with
+``index, instruction, completion, prediction, gold, correct``), ``results.json`` and ``results.md`` (the
+table that is also printed). While a run is in progress, every scored batch is appended to
+``predictions/<dataset>.rank<r>.partial.jsonl``, so a crash loses nothing already scored; on one process the
+final file is written as soon as a dataset is done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torchmetrics.aggregation import MeanMetric
+from transformers import PreTrainedTokenizerBase
+
+from denselora.data.eval_sets import EvalSet, eval_dataloader
+from denselora.evaluation.generation import generate_completions
+from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult
+from denselora.tasks import score
+
+__all__ = ["Evaluator", "evaluate"]
+
+
+def _default_rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]], mode: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open(mode, encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class Evaluator:
+    """Generates, scores and records evaluation items batch by batch, then summarises.
+
+    Args:
+        eval_sets: the test sets, in order; a batch's ``dataset_idx`` is a position in this list.
+        tokenizer: the tokenizer the prompts were encoded with.
+        output_dir: where predictions and results are written; ``None`` writes nothing.
+        num_beams: 4 (beam search, the authors' setting) or 1 (greedy).
+        max_new_tokens: overrides every task's generation budget (32 commonsense, 256 math) when set.
+        rank: this process's rank (default: from ``torch.distributed``, else 0).
+        world_size: number of processes sharing the items (default: from ``torch.distributed``, else 1).
+        print_fn: prints the results table on rank 0 (``None``: silent).
+    """
+
+    def __init__(
+        self,
+        eval_sets: Sequence[EvalSet],
+        tokenizer: PreTrainedTokenizerBase,
+        output_dir: str | Path | None = None,
+        *,
+        num_beams: int = 4,
+        max_new_tokens: int | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        print_fn: Callable[[str], Any] | None = print,
+    ):
+        if num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+        default_rank, default_world = _default_rank_and_world()
+        self.eval_sets = list(eval_sets)
+        self.tokenizer = tokenizer
+        self.output_dir = None if output_dir is None else Path(output_dir)
+        self.num_beams = num_beams
+        self.max_new_tokens = max_new_tokens
+        self.rank = default_rank if rank is None else rank
+        self.world_size = default_world if world_size is None else world_size
+        self.print_fn = print_fn
+        self._items: list[list[ItemResult]] = [[] for _ in self.eval_sets]
+        self._seconds = [0.0 for _ in self.eval_sets]
+        # Items of each set that this rank scores (the samplers deal items round-robin over ranks).
+        self._expected = [
+            len(range(self.rank, len(eval_set), self.world_size)) for eval_set in self.eval_sets
+        ]
+
+    # ------------------------------------------------------------------------------------------------ files
+    def predictions_path(self, name: str) -> Path:
+        assert self.output_dir is not None
+        return self.output_dir / "predictions" / f"{name}.jsonl"
+
+    def _partial_path(self, name: str) -> Path:
+        assert self.output_dir is not None
+        return self.output_dir / "predictions" / f"{name}.rank{self.rank}.partial.jsonl"
+
+    def max_new_tokens_for(self, eval_set: EvalSet) -> int:
+        return self.max_new_tokens or eval_set.task.max_new_tokens
+
+    # ------------------------------------------------------------------------------------------------- work
+    def step(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], dataset_idx: int = 0
+    ) -> list[ItemResult]:
+        """Generate and score one batch of one test set.
+
+        Args:
+            model: the causal LM (in eval mode).
+            batch: ``{"input_ids", "attention_mask": LongTensor[batch, length] (left-padded),
+                "index": LongTensor[batch]}`` as produced by :func:`denselora.data.eval_dataloader`.
+            dataset_idx: which of ``eval_sets`` the batch comes from.
+
+        Returns:
+            The scored items of the batch.
+        """
+        eval_set = self.eval_sets[dataset_idx]
+        start = time.perf_counter()
+        completions = generate_completions(
+            model,
+            self.tokenizer,
+            batch["input_ids"],
+            batch["attention_mask"],
+            max_new_tokens=self.max_new_tokens_for(eval_set),
+            num_beams=self.num_beams,
+        )
+        items = []
+        for index, completion in zip(batch["index"].tolist(), completions, strict=True):
+            gold = eval_set.answers[index]
+            outcome = score(eval_set.task, completion, gold, prompt=eval_set.prompts[index])
+            items.append(
+                ItemResult(
+                    index, eval_set.instructions[index], completion, outcome.prediction, gold, outcome.correct
+                )
+            )
+        self._seconds[dataset_idx] += time.perf_counter() - start
+        self._items[dataset_idx].extend(items)
+
+        if self.output_dir is not None:
+            _write_jsonl(self._partial_path(eval_set.name), [item.to_dict() for item in items], "a")
+            if self.world_size == 1 and len(self._items[dataset_idx]) == self._expected[dataset_idx]:
+                self._write_final(eval_set, [item.to_dict() for item in self._items[dataset_idx]])
+        return items
+
+    def _write_final(self, eval_set: EvalSet, rows: list[dict[str, Any]]) -> None:
+        rows = sorted(rows, key=lambda row: row["index"])
+        _write_jsonl(self.predictions_path(eval_set.name), rows, "w")
+        if self.world_size == 1:
+            self._partial_path(eval_set.name).unlink(missing_ok=True)
+
+    def _gather(self) -> list[tuple[list[list[dict[str, Any]]], list[float]]]:
+        local = ([[item.to_dict() for item in items] for items in self._items], list(self._seconds))
+        if self.world_size == 1:
+            return [local]
+        if not (dist.is_available() and dist.is_initialized()):
+            raise RuntimeError(f"world_size={self.world_size} but torch.distributed is not initialized")
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, local)
+        return gathered
+
+    def finish(self) -> EvaluationResult:
+        """Gather all ranks' items, compute accuracies, write the files (rank 0) and print the table.
+
+        Under DDP every rank must call it (it gathers); every rank gets the same result.
+
+        Raises:
+            RuntimeError: an item was scored more than once (a sampler padded the shards with repeats).
+        """
+        gathered = self._gather()
+        results = []
+        for dataset_idx, eval_set in enumerate(self.eval_sets):
+            by_index: dict[int, dict[str, Any]] = {}
+            for rank_items, _ in gathered:
+                for row in rank_items[dataset_idx]:
+                    if row["index"] in by_index:
+                        raise RuntimeError(
+                            f"{eval_set.name}: item {row['index']} was scored twice. The test data "
+                            "loader repeats items (torch's DistributedSampler pads shards with repeats); use "
+                            "the data module's test_dataloader or denselora.data.eval_dataloader."
+                        )
+                    by_index[row["index"]] = row
+            rows = [by_index[index] for index in sorted(by_index)]
+            if len(rows) < len(eval_set):
+                warnings.warn(
+                    f"{eval_set.name}: only {len(rows)} of {len(eval_set)} items were scored "
+                    "(limited test batches?); its accuracy covers those items only.",
+                    stacklevel=2,
+                )
+            accuracy = math.nan
+            if rows:
+                # Items were gathered by index already, so the metric must not sync across ranks again.
+                metric = MeanMetric(sync_on_compute=False)
+                metric.update(torch.tensor([float(row["correct"]) for row in rows], dtype=torch.float64))
+                accuracy = float(metric.compute())
+            seconds = max(rank_seconds[dataset_idx] for _, rank_seconds in gathered)
+            results.append(
+                DatasetResult(
+                    name=eval_set.name,
+                    accuracy=accuracy,
+                    correct=sum(bool(row["correct"]) for row in rows),
+                    scored=len(rows),
+                    total=len(eval_set),
+                    seconds=seconds,
+                    items_per_second=len(rows) / seconds if seconds > 0 else math.nan,
+                    max_new_tokens=self.max_new_tokens_for(eval_set),
+                    rule=eval_set.task.rule.name,
+                )
+            )
+            if self.rank == 0 and self.output_dir is not None:
+                self._write_final(eval_set, rows)
+
+        templates = sorted({eval_set.template for eval_set in self.eval_sets})
+        result = EvaluationResult(results, self.num_beams, ",".join(templates), self.world_size)
+        if self.rank == 0:
+            if self.output_dir is not None:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                (self.output_dir / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+                (self.output_dir / "results.md").write_text(result.to_markdown() + "\n")
+            if self.print_fn is not None:
+                self.print_fn(result.to_markdown())
+        if self.world_size > 1:
+            dist.barrier()  # the merged files exist before the partial ones go
+        if self.output_dir is not None:
+            for eval_set in self.eval_sets:
+                self._partial_path(eval_set.name).unlink(missing_ok=True)
+        return result
+
+
+def evaluate(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    eval_sets: Sequence[EvalSet],
+    output_dir: str | Path | None = None,
+    *,
+    batch_size: int = 16,
+    num_beams: int = 4,
+    max_new_tokens: int | None = None,
+    num_workers: int = 0,
+    rank: int | None = None,
+    world_size: int | None = None,
+    print_fn: Callable[[str], Any] | None = print,
+) -> EvaluationResult:
+    """Evaluate ``model`` on ``eval_sets`` (see :class:`Evaluator` for the arguments and outputs).
+
+    Under ``torch.distributed`` each process evaluates its share of every set and all get the result.
+    The model is put in eval mode for the run and restored afterwards.
+    """
+    evaluator = Evaluator(
+        eval_sets,
+        tokenizer,
+        output_dir,
+        num_beams=num_beams,
+        max_new_tokens=max_new_tokens,
+        rank=rank,
+        world_size=world_size,
+        print_fn=print_fn,
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        for dataset_idx, eval_set in enumerate(evaluator.eval_sets):
+            loader = eval_dataloader(
+                eval_set,
+                tokenizer.pad_token_id,
+                batch_size,
+                evaluator.rank,
+                evaluator.world_size,
+                num_workers,
+            )
+            for batch in loader:
+                evaluator.step(model, batch, dataset_idx)
+        return evaluator.finish()
+    finally:
+        model.train(was_training)
