@@ -121,10 +121,13 @@ def validate_fields(
                 continue
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not (isinstance(value, str) or (allow_numbers and number)):
-                what = "no value (missing or null)" if value is None else f"{value!r} ({type(value).__name__})"
+                what = f"{value!r} ({type(value).__name__})"
+                if value is None:
+                    what = "no value (missing or null)"
                 kind = "a string or a number" if allow_numbers else "a string"
                 raise DataError(
-                    f"{source}: record {index} has {what} as {field!r}, which must be {kind}; fix that record."
+                    f"{source}: record {index} has {what} as {field!r}, which must be {kind}; "
+                    "fix that record."
                 )
         if field == "answer":
             dataset = dataset.remove_columns("answer").add_column("answer", [str(value) for value in values])

@@ -31,7 +31,7 @@ def test_real_training_batches_are_correctly_masked(shared_data, datasets_cache)
     dm.setup("fit")
     pad, eos = dm.tokenizer.pad_token_id, dm.tokenizer.eos_token_id
     assert len(dm.val_dataset) == 120
-    for batch_idx, batch in zip(range(5), dm.train_dataloader()):
+    for batch_idx, batch in zip(range(5), dm.train_dataloader(), strict=False):
         ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
         assert ids.shape == mask.shape == labels.shape and ids.shape[0] == 4
         assert ids.shape[1] % 8 == 0  # padded to a multiple of 8 like the reference collator
@@ -50,10 +50,14 @@ def test_real_training_batches_are_correctly_masked(shared_data, datasets_cache)
 
 
 def test_real_math_training_file(shared_data, datasets_cache):
-    dm = MathDataModule(str(shared_data.root), train_file="ft-training_set/math_data.json", cache_dir=datasets_cache)
+    dm = MathDataModule(
+        str(shared_data.root), train_file="ft-training_set/math_data.json", cache_dir=datasets_cache
+    )
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert (batch["labels"] == batch["input_ids"]).logical_or(batch["attention_mask"] == 0).all()  # all tokens
+    assert (
+        (batch["labels"] == batch["input_ids"]).logical_or(batch["attention_mask"] == 0).all()
+    )  # all tokens
     assert int(batch["attention_mask"].sum(1).max()) <= 256
 
 
@@ -99,11 +103,14 @@ def test_other_arguments_are_checked(quickstart_root):
 
 
 def test_missing_training_files_name_the_path(shared_data, datasets_cache):
-    for module, file_name in ((CommonsenseDataModule, "commonsense_170k.json"), (MathDataModule, "math_10k.json")):
+    for module, file_name in (
+        (CommonsenseDataModule, "commonsense_170k.json"),
+        (MathDataModule, "math_10k.json"),
+    ):
         dm = module(str(shared_data.root), cache_dir=datasets_cache)
         with pytest.raises(MissingDataError) as caught:
             dm.setup("fit")
-        expected = shared_data.root.resolve() / "ft-training_set" / file_name
+        expected = (shared_data.root / "ft-training_set" / file_name).resolve()
         assert str(expected) in str(caught.value) and "train_file" in str(caught.value)
 
 
@@ -111,12 +118,14 @@ def test_missing_test_set_names_the_path(shared_data, datasets_cache):
     dm = CommonsenseDataModule(str(shared_data.root), cache_dir=datasets_cache, eval_limit=2)
     with pytest.raises(MissingDataError) as caught:
         dm.setup("test")
-    assert str(shared_data.root.resolve() / "dataset" / "hellaswag" / "test.json") in str(caught.value)
+    assert str((shared_data.root / "dataset" / "hellaswag" / "test.json").resolve()) in str(caught.value)
     assert "eval_datasets" in str(caught.value)
 
 
 def test_real_eval_loaders_cover_each_item_once_longest_first(shared_data, datasets_cache):
-    dm = _module(shared_data.root, datasets_cache, eval_datasets=["piqa", "AQuA"], eval_limit=50, eval_batch_size=16)
+    dm = _module(
+        shared_data.root, datasets_cache, eval_datasets=["piqa", "AQuA"], eval_limit=50, eval_batch_size=16
+    )
     dm.setup("test")
     assert [s.name for s in dm.eval_sets] == ["piqa", "AQuA"]
     assert dm.eval_sets[1].task is get_task("AQuA")
@@ -189,7 +198,10 @@ def test_fit_and_test_under_a_lightning_trainer(quickstart_root, datasets_cache,
             return self.model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).loss
 
         def validation_step(self, batch, batch_idx):
-            self.log("val_loss", self.model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).loss)
+            self.log(
+                "val_loss",
+                self.model(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}).loss,
+            )
 
         def configure_optimizers(self):
             return torch.optim.AdamW(self.parameters(), lr=1e-3)
@@ -199,8 +211,28 @@ def test_fit_and_test_under_a_lightning_trainer(quickstart_root, datasets_cache,
         eval_datasets=list(QUICKSTART_EVAL_DATASETS), val_size=16,
     )  # fmt: skip
     trainer = L.Trainer(
-        max_steps=2, val_check_interval=1, limit_val_batches=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        max_steps=2, val_check_interval=1, limit_val_batches=1, accelerator="cpu", logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path,
     )  # fmt: skip
     trainer.fit(Tiny(dm.tokenizer), datamodule=dm)
     assert trainer.global_step == 2 and "val_loss" in trainer.callback_metrics
+
+
+def test_command_line_parsing_of_the_signatures(quickstart_root):
+    # LightningCLI reads these signatures through jsonargparse; keep them parseable.
+    from jsonargparse import ArgumentParser
+
+    for module in (CommonsenseDataModule, MathDataModule, LLMAdaptersDataModule):
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_class_arguments(module, "data")
+        config = parser.parse_args(
+            [
+                f"--data.data_dir={quickstart_root}",
+                "--data.eval_datasets=[boolq, mine:piqa]",
+                "--data.eval_limit=5",
+            ]
+        )
+        data = parser.instantiate_classes(config).data
+        assert isinstance(data, module)
+        assert data.eval_dataset_names == ["boolq", "mine:piqa"] and data.eval_limit == 5

@@ -9,7 +9,12 @@ import pytest
 from denselora.data import load_json_dataset
 from denselora.errors import DataError, MissingDataError
 
-GOOD = {"instruction": "Is the sky blue?", "input": "", "output": "the correct answer is true", "answer": "true"}
+GOOD = {
+    "instruction": "Is the sky blue?",
+    "input": "",
+    "output": "the correct answer is true",
+    "answer": "true",
+}
 FIELDS = ("instruction", "output", "answer")
 
 
@@ -35,14 +40,23 @@ def test_valid_list_and_json_lines(tmp_path, datasets_cache):
 BAD_FILES = {
     "truncated": (json.dumps([GOOD, GOOD, GOOD])[:-40], r"record 2 .*not valid JSON.*truncated"),
     "empty": ("", "is empty"),
-    "missing-field": (json.dumps([GOOD, {k: v for k, v in GOOD.items() if k != "output"}]), r"record 1 has no 'output'"),
+    "missing-field": (
+        json.dumps([GOOD, {k: v for k, v in GOOD.items() if k != "output"}]),
+        r"record 1 has no 'output'",
+    ),
     "null-field": (json.dumps([GOOD, GOOD, {**GOOD, "instruction": None}]), r"record 2 has no 'instruction'"),
-    "wrong-type": (json.dumps([GOOD, {**GOOD, "instruction": 7}]), r"record 1 has 7 \(int\) as 'instruction'"),
-    "list-answer": (json.dumps([GOOD, {**GOOD, "answer": ["true"]}]), r"record 1 .*'answer'.*string or a number"),
+    "wrong-type": (
+        json.dumps([GOOD, {**GOOD, "instruction": 7}]),
+        r"record 1 has 7 \(int\) as 'instruction'",
+    ),
+    "list-answer": (
+        json.dumps([GOOD, {**GOOD, "answer": ["true"]}]),
+        r"record 1 .*'answer'.*string or a number",
+    ),
     "not-a-list": (json.dumps({"instruction": "x"}), r"record 0 has no field 'output'"),
     "not-json": ("instruction,output\nx,y\n", "not JSON"),
     "unclosed-list": (json.dumps([GOOD])[:-1], r"ends after record 0"),
-    "bad-json-line": (json.dumps(GOOD) + "\n{\"instruction\": \n", r"record 1 \(line 2\)"),
+    "bad-json-line": (json.dumps(GOOD) + '\n{"instruction": \n', r"record 1 \(line 2\)"),
 }
 
 

@@ -29,5 +29,5 @@ def build_model(tokenizer, seed: int = 0, pad_token_id: int | None = None) -> Ll
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_tokenizer):
+def tiny_model(tiny_tokenizer):  # noqa: F811  (the fixture imported above)
     return build_model(tiny_tokenizer)

@@ -15,15 +15,17 @@ from tests.evaluation.conftest import build_model
 PROMPTS = [
     format_prompt("alpaca", "Tom has 3 apples. Tom gets 4 more. How many apples does Tom have now?"),
     format_prompt("alpaca", "Is 7 an even number?"),
-    format_prompt("authors", "Please choose the correct answer to the question: which one?\n\nAnswer1: 3 Answer2: 4"),
+    format_prompt(
+        "authors", "Please choose the correct answer to the question: which one?\n\nAnswer1: 3 Answer2: 4"
+    ),
     "short",
 ]
 
 
 @pytest.fixture(scope="module")
 def eos_padded(tiny_tokenizer):
-    # Pad with EOS, as many LLaMA-3 setups do: then generate() cannot guess the mask from the ids, so a missing
-    # attention mask really changes the output and these tests would catch it.
+    # Pad with EOS, as many LLaMA-3 setups do: then generate() cannot guess the mask from the ids, so a
+    # missing attention mask really changes the output and these tests would catch it.
     tokenizer = copy.deepcopy(tiny_tokenizer)
     tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, build_model(tokenizer, seed=1, pad_token_id=tokenizer.eos_token_id)
@@ -56,7 +58,9 @@ def test_the_comparison_detects_a_missing_mask(eos_padded):
     # Guard for the test above: without the mask the same batch decodes differently.
     tokenizer, model = eos_padded
     batch = _batch(tokenizer, PROMPTS)
-    masked = generate_completions(model, tokenizer, batch["input_ids"], batch["attention_mask"], 12, num_beams=1)
+    masked = generate_completions(
+        model, tokenizer, batch["input_ids"], batch["attention_mask"], 12, num_beams=1
+    )
     unmasked = model.generate(
         input_ids=batch["input_ids"], max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id
     )
