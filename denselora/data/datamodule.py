@@ -195,6 +195,8 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             self.val_dataset = None if validation is None else self._tokenize(validation, "validation data")
         if stage in ("test", "predict", None) and self.eval_sets is None:
             if not self.eval_dataset_names:
+                if stage is None:
+                    return
                 raise DataError(
                     "eval_datasets is empty; name the test sets to evaluate (folders under dataset/)"
                 )

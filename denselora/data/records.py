@@ -56,7 +56,7 @@ def load_json_dataset(
         raise DataError(f"Could not read {path}: {exc}. {_FORMAT_HINT}") from exc
     if len(dataset) == 0:
         raise DataError(f"{path} holds no records. {_FORMAT_HINT}")
-    return validate_fields(dataset, str(path), required)
+    return validate_fields(dataset, str(path), required, path)
 
 
 def load_hub_dataset(name: str, required: Sequence[str], *, cache_dir: str | None = None) -> datasets.Dataset:
@@ -74,16 +74,20 @@ def load_hub_dataset(name: str, required: Sequence[str], *, cache_dir: str | Non
     return validate_fields(dataset, f"Hugging Face dataset {name!r}", required)
 
 
-def validate_fields(dataset: datasets.Dataset, source: str, required: Sequence[str]) -> datasets.Dataset:
+def validate_fields(
+    dataset: datasets.Dataset, source: str, required: Sequence[str], path: Path | None = None
+) -> datasets.Dataset:
     """Check that every record has each required field as a string (``answer`` may also be a number).
 
     Args:
         dataset: the loaded records.
         source: how to name the data in error messages (a path).
         required: the fields to check; ``input`` is added as ``""`` when absent.
+        path: the JSON file the records came from, if any. A column whose records mix types is re-read from
+            it, because ``datasets`` stores such a column as JSON and decodes ``"true"`` to ``True``.
 
     Returns:
-        The dataset, with an ``input`` column.
+        The dataset, with an ``input`` column and string ``answer`` values (numbers written as strings).
 
     Raises:
         DataError: naming ``source``, the first bad record's index and the fix.
@@ -94,39 +98,49 @@ def validate_fields(dataset: datasets.Dataset, source: str, required: Sequence[s
                 f"{source}: record 0 has no field {field!r} "
                 f"(fields found: {', '.join(dataset.column_names)}). {_FORMAT_HINT}"
             )
-        _check_column(dataset, source, field, allow_numbers=field == "answer", allow_null=False)
+    checks = [(field, field == "answer", False) for field in required]
     if "input" in dataset.column_names:
-        _check_column(dataset, source, "input", allow_numbers=False, allow_null=True)
-    else:
+        checks.append(("input", False, True))
+    raw_records = None
+    for field, allow_numbers, allow_null in checks:
+        column = dataset.data.column(field)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            if not allow_null and column.null_count:
+                index = pc.index(pc.is_null(column), True).as_py()
+                raise DataError(
+                    f"{source}: record {index} has no {field!r} (missing or null). Every record needs a "
+                    f"string {field!r}; fix or remove that record."
+                )
+            continue
+        # A non-string column: check the values as written in the file (rare, so speed is no concern).
+        if raw_records is None:
+            raw_records = _read_records(path) if path is not None else dataset.to_list()
+        values = [record.get(field) if isinstance(record, dict) else None for record in raw_records]
+        for index, value in enumerate(values):
+            if value is None and allow_null:
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (isinstance(value, str) or (allow_numbers and number)):
+                what = f"{value!r} ({type(value).__name__})"
+                if value is None:
+                    what = "no value (missing or null)"
+                kind = "a string or a number" if allow_numbers else "a string"
+                raise DataError(
+                    f"{source}: record {index} has {what} as {field!r}, which must be {kind}; "
+                    "fix that record."
+                )
+        if field == "answer":
+            dataset = dataset.remove_columns("answer").add_column("answer", [str(value) for value in values])
+    if "input" not in dataset.column_names:
         dataset = dataset.add_column("input", [""] * len(dataset))
     return dataset
 
 
-def _check_column(
-    dataset: datasets.Dataset, source: str, field: str, *, allow_numbers: bool, allow_null: bool
-) -> None:
-    column = dataset.data.column(field)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        if allow_null or column.null_count == 0:
-            return
-        index = pc.index(pc.is_null(column), True).as_py()
-        raise DataError(
-            f"{source}: record {index} has no {field!r} (missing or null). Every record needs a string "
-            f"{field!r}; fix or remove that record."
-        )
-    # Mixed or non-string column: find the first offending value in Python (rare, so speed is no concern).
-    for index, value in enumerate(dataset[field]):
-        if value is None and allow_null:
-            continue
-        ok = isinstance(value, str) or (
-            allow_numbers and isinstance(value, (int, float)) and not isinstance(value, bool)
-        )
-        if not ok:
-            what = "no value (missing or null)" if value is None else f"{value!r} ({type(value).__name__})"
-            kind = "a string or a number" if allow_numbers else "a string"
-            raise DataError(
-                f"{source}: record {index} has {what} as {field!r}, which must be {kind}; fix that record."
-            )
+def _read_records(path: Path) -> list:
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _diagnose_json(path: Path) -> None:

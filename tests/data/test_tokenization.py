@@ -1,0 +1,103 @@
+"""Tokenisation of real records exactly as LLM-Adapters' generate_and_tokenize_prompt (SPEC sec. 3)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from denselora.data import IGNORE_INDEX, PromptTokenizer, format_prompt, tokenize_training_example
+
+
+@pytest.fixture(scope="module")
+def boolq_records(shared_data):
+    return json.loads(shared_data.test_set("boolq").read_text(encoding="utf-8"))[:40]
+
+
+@pytest.fixture(scope="module")
+def math_records(shared_data):
+    return json.loads(shared_data.path("ft-training_set/math_data.json").read_text(encoding="utf-8"))[:40]
+
+
+@pytest.mark.parametrize("template", ["alpaca", "authors"])
+def test_labels_are_the_inputs_and_end_with_eos(tiny_tokenizer, boolq_records, template):
+    for record in boolq_records:
+        out = tokenize_training_example(
+            record, tiny_tokenizer, template, cutoff_len=256, train_on_inputs=True
+        )
+        ids = out["input_ids"]
+        assert out["labels"] == ids and out["length"] == len(ids)
+        assert ids[0] == tiny_tokenizer.bos_token_id
+        assert ids[-1] == tiny_tokenizer.eos_token_id and ids.count(tiny_tokenizer.eos_token_id) == 1
+        text = format_prompt(template, record["instruction"], record["input"], record["output"])
+        assert tiny_tokenizer.decode(ids, skip_special_tokens=True) == text
+
+
+def test_the_two_templates_differ_only_in_whitespace(tiny_tokenizer, boolq_records):
+    record = boolq_records[0]
+    clean = tokenize_training_example(record, tiny_tokenizer, "alpaca")["input_ids"]
+    verbatim = tokenize_training_example(record, tiny_tokenizer, "authors")["input_ids"]
+    assert verbatim != clean
+    decoded = tiny_tokenizer.decode(verbatim, skip_special_tokens=True)
+    assert "request.  \n\n" + " " * 16 + "### Instruction:" in decoded
+    assert decoded.split() == tiny_tokenizer.decode(clean, skip_special_tokens=True).split()
+
+
+@pytest.mark.parametrize("template", ["alpaca", "authors"])
+def test_prompt_masking(tiny_tokenizer, boolq_records, template):
+    for record in boolq_records:
+        out = tokenize_training_example(
+            record, tiny_tokenizer, template, cutoff_len=256, train_on_inputs=False
+        )
+        prompt_len = len(tiny_tokenizer(format_prompt(template, record["instruction"]))["input_ids"])
+        assert out["labels"][:prompt_len] == [IGNORE_INDEX] * prompt_len
+        assert out["labels"][prompt_len:] == out["input_ids"][prompt_len:]
+        # What is left to learn is the answer and the EOS.
+        kept = [token for token in out["labels"] if token != IGNORE_INDEX]
+        assert kept[-1] == tiny_tokenizer.eos_token_id
+        assert tiny_tokenizer.decode(kept, skip_special_tokens=True).strip().endswith(record["answer"])
+
+
+def test_truncation_keeps_cutoff_and_adds_no_eos(tiny_tokenizer, math_records):
+    cutoff = 48
+    lengths = []
+    for record in math_records:
+        out = tokenize_training_example(record, tiny_tokenizer, "authors", cutoff_len=cutoff)
+        full = tokenize_training_example(record, tiny_tokenizer, "authors", cutoff_len=4096)["input_ids"]
+        ids = out["input_ids"]
+        lengths.append(len(ids))
+        assert len(ids) <= cutoff
+        if len(full) > cutoff:  # truncated: the first `cutoff` tokens, no room for EOS
+            assert ids == full[:cutoff] and ids[-1] != tiny_tokenizer.eos_token_id
+        else:
+            assert ids == full
+    assert max(lengths) == cutoff  # the records are long enough for the test to mean something
+
+
+def test_eos_is_added_only_when_there_is_room(tiny_tokenizer, boolq_records):
+    record = boolq_records[0]
+    natural = len(tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=4096)["input_ids"])
+    # natural includes the EOS; at cutoff natural - 1 the text fills the sequence and EOS does not fit.
+    exact = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=natural - 1)["input_ids"]
+    assert len(exact) == natural - 1 and exact[-1] != tiny_tokenizer.eos_token_id
+    roomy = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=natural)["input_ids"]
+    assert len(roomy) == natural and roomy[-1] == tiny_tokenizer.eos_token_id
+
+
+def test_masking_a_truncated_prompt_masks_everything(tiny_tokenizer, math_records):
+    out = tokenize_training_example(
+        math_records[0], tiny_tokenizer, "authors", cutoff_len=8, train_on_inputs=False
+    )
+    assert out["labels"] == [IGNORE_INDEX] * 8
+
+
+def test_generation_prompts_have_bos_and_no_eos(tiny_tokenizer, boolq_records):
+    batch = {
+        "instruction": [r["instruction"] for r in boolq_records],
+        "input": [r["input"] for r in boolq_records],
+    }
+    out = PromptTokenizer(tiny_tokenizer, "authors")(batch)
+    for prompt, ids in zip(out["prompt"], out["input_ids"], strict=True):
+        assert prompt.endswith("### Response:\n" + " " * 16)
+        assert ids[0] == tiny_tokenizer.bos_token_id and tiny_tokenizer.eos_token_id not in ids
+        assert tiny_tokenizer.decode(ids, skip_special_tokens=True) == prompt
