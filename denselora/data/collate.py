@@ -63,7 +63,5 @@ class PaddingCollator:
         if "labels" in examples[0]:
             batch["labels"] = self._pad([example["labels"] for example in examples], length, IGNORE_INDEX)
         if "index" in examples[0]:
-            batch["index"] = torch.as_tensor(
-                [int(example["index"]) for example in examples], dtype=torch.long
-            )
+            batch["index"] = torch.as_tensor([int(example["index"]) for example in examples], dtype=torch.long)
         return batch

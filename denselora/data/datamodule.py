@@ -139,9 +139,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
     def train_source(self) -> Path | str:
         """Where the training records come from: a file path, or a Hugging Face dataset name (``str``)."""
         if self.train_file is None:
-            raise DataError(
-                "train_file is not set; give the training JSON (e.g. ft-training_set/math_10k.json)"
-            )
+            raise DataError("train_file is not set; give the training JSON (e.g. ft-training_set/math_10k.json)")
         given = Path(self.train_file).expanduser()
         if given.is_absolute():
             return given
@@ -154,14 +152,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         """All validated training records (before the validation split and the fraction)."""
         source = self.train_source()
         if isinstance(source, Path):
-            return load_json_dataset(
-                source, _TRAIN_FIELDS, missing_hint=_TRAIN_HINT, cache_dir=self.cache_dir
-            )
+            return load_json_dataset(source, _TRAIN_FIELDS, missing_hint=_TRAIN_HINT, cache_dir=self.cache_dir)
         return load_hub_dataset(source, _TRAIN_FIELDS, cache_dir=self.cache_dir)
 
-    def split_train_records(
-        self, records: datasets.Dataset
-    ) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    def split_train_records(self, records: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset | None]:
         """The seeded validation split and training fraction: ``(train records, validation records or None)``.
 
         The validation records do not depend on ``train_fraction``, so runs with different fractions are
@@ -171,8 +165,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         if self.val_size:
             if self.val_size >= len(records):
                 raise DataError(
-                    f"val_size={self.val_size} leaves no training records ({len(records)} in total); "
-                    "lower val_size"
+                    f"val_size={self.val_size} leaves no training records ({len(records)} in total); lower val_size"
                 )
             split = records.train_test_split(test_size=self.val_size, shuffle=True, seed=self.seed)
             records, validation = split["train"], split["test"]
@@ -183,9 +176,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
 
     def _tokenize(self, records: datasets.Dataset, what: str) -> datasets.Dataset:
         function = TrainingTokenizer(self.tokenizer, self.template, self.cutoff_len, self.train_on_inputs)
-        return records.map(
-            function, batched=True, remove_columns=records.column_names, desc=f"Tokenizing {what}"
-        )
+        return records.map(function, batched=True, remove_columns=records.column_names, desc=f"Tokenizing {what}")
 
     def setup(self, stage: str | None = None) -> None:
         """Load and tokenize what ``stage`` needs (cached by ``datasets``; calling it again is cheap)."""
@@ -197,13 +188,9 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             if not self.eval_dataset_names:
                 if stage is None:
                     return
-                raise DataError(
-                    "eval_datasets is empty; name the test sets to evaluate (folders under dataset/)"
-                )
+                raise DataError("eval_datasets is empty; name the test sets to evaluate (folders under dataset/)")
             self.eval_sets = [
-                load_eval_set(
-                    self.data_dir, entry, self.tokenizer, self.eval_template, self.eval_limit, self.cache_dir
-                )
+                load_eval_set(self.data_dir, entry, self.tokenizer, self.eval_template, self.eval_limit, self.cache_dir)
                 for entry in self.eval_dataset_names
             ]
 
@@ -216,9 +203,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         collate = PaddingCollator(self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8)
         sampler = None
         if self.group_by_length:
-            sampler = LengthGroupedSampler(
-                list(self.train_dataset["length"]), self.micro_batch_size, self.seed
-            )
+            sampler = LengthGroupedSampler(list(self.train_dataset["length"]), self.micro_batch_size, self.seed)
         return DataLoader(
             self.train_dataset,
             batch_size=self.micro_batch_size,
@@ -238,9 +223,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             self.val_dataset,
             batch_size=self.eval_batch_size,
             shuffle=False,
-            collate_fn=PaddingCollator(
-                self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8
-            ),
+            collate_fn=PaddingCollator(self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8),
             num_workers=self.num_workers,
         )
 

@@ -80,9 +80,7 @@ def load_eval_set(
     name = entry.split(":", 1)[0].strip()
     path = test_file_path(data_dir, name)
     target = Path(data_dir).expanduser().resolve() / "dataset"
-    hint = (
-        f"Copy the LLM-Adapters folder dataset/{name}/ into {target}, or remove {name!r} from eval_datasets."
-    )
+    hint = f"Copy the LLM-Adapters folder dataset/{name}/ into {target}, or remove {name!r} from eval_datasets."
     records = load_json_dataset(path, ("instruction", "answer"), missing_hint=hint, cache_dir=cache_dir)
     if limit is not None:
         records = records.select(range(min(limit, len(records))))

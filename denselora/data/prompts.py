@@ -28,8 +28,7 @@ _PREAMBLE_INPUT = (
 TEMPLATES: dict[str, tuple[str, str]] = {
     "alpaca": (
         _PREAMBLE + "\n\n### Instruction:\n{instruction}\n\n### Response:\n{output}",
-        _PREAMBLE_INPUT
-        + "\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n{output}",
+        _PREAMBLE_INPUT + "\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n{output}",
     ),
     "authors": (
         _PREAMBLE + "  \n\n"

@@ -126,8 +126,7 @@ def validate_fields(
                     what = "no value (missing or null)"
                 kind = "a string or a number" if allow_numbers else "a string"
                 raise DataError(
-                    f"{source}: record {index} has {what} as {field!r}, which must be {kind}; "
-                    "fix that record."
+                    f"{source}: record {index} has {what} as {field!r}, which must be {kind}; fix that record."
                 )
         if field == "answer":
             dataset = dataset.remove_columns("answer").add_column("answer", [str(value) for value in values])
@@ -174,13 +173,10 @@ def _diagnose_list(path: Path, text: str, position: int) -> None:
             record, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"{path}: record {index} (line {exc.lineno}, column {exc.colno}) is not valid JSON: "
-                f"{exc.msg}. {fix}"
+                f"{path}: record {index} (line {exc.lineno}, column {exc.colno}) is not valid JSON: {exc.msg}. {fix}"
             ) from exc
         if not isinstance(record, dict):
-            raise DataError(
-                f"{path}: record {index} is {type(record).__name__}, not an object. {_FORMAT_HINT}"
-            )
+            raise DataError(f"{path}: record {index} is {type(record).__name__}, not an object. {_FORMAT_HINT}")
         position = _skip_space(text, position)
         if position >= len(text):
             raise DataError(f"{path} ends after record {index} without the closing ']'. {fix}")

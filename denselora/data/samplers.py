@@ -41,9 +41,7 @@ class LengthGroupedSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(self.lengths), generator=generator).tolist()
         size = self.batch_size * self.mega_batch_mult
-        megas = [
-            sorted(order[i : i + size], key=lambda j: -self.lengths[j]) for i in range(0, len(order), size)
-        ]
+        megas = [sorted(order[i : i + size], key=lambda j: -self.lengths[j]) for i in range(0, len(order), size)]
         if megas:
             # Swap the batch holding the longest example to the front.
             longest = max(range(len(megas)), key=lambda m: self.lengths[megas[m][0]])

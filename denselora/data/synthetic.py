@@ -78,9 +78,7 @@ def make_math_example(rng: random.Random) -> Record:
     first, second = rng.randint(0, 9), rng.randint(0, 9)
     if rng.random() < 0.5:
         result = first + second
-        instruction = (
-            f"{name} has {first} {item}. {name} gets {second} more. How many {item} does {name} have now?"
-        )
+        instruction = f"{name} has {first} {item}. {name} gets {second} more. How many {item} does {name} have now?"
         working = f"{first} + {second} = {result}"
     else:
         first, second = max(first, second), min(first, second)
@@ -103,9 +101,7 @@ def _write_json(path: Path, records: list[Record]) -> None:
     path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_quickstart_data(
-    root: Path | str, seed: int = 0, train_size: int = 3000, test_size: int = 100
-) -> Path:
+def write_quickstart_data(root: Path | str, seed: int = 0, train_size: int = 3000, test_size: int = 100) -> Path:
     """Write the synthetic data set under ``root`` in the LLM-Adapters layout.
 
     Files written::
@@ -135,9 +131,7 @@ def write_quickstart_data(
     while len(train) < train_size:
         record = makers[len(train) % len(makers)](rng)
         attempts += 1
-        if attempts > 100 * max(
-            train_size, 1
-        ):  # the generators' spaces are large; this never trips in practice
+        if attempts > 100 * max(train_size, 1):  # the generators' spaces are large; this never trips in practice
             raise RuntimeError("could not draw enough training records distinct from the test records")
         if record["instruction"] not in held_out:
             train.append(record)

@@ -45,9 +45,7 @@ class TrainingTokenizer:
         train_on_inputs: ``True`` trains on all tokens (the authors' setting); ``False`` masks the prompt.
     """
 
-    def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, template: str, cutoff_len: int, train_on_inputs: bool
-    ):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, template: str, cutoff_len: int, train_on_inputs: bool):
         if tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer has no EOS token; training examples must end with one")
         self.tokenizer = tokenizer
@@ -63,18 +61,14 @@ class TrainingTokenizer:
             for instruction, given, output in zip(instructions, inputs, outputs, strict=True)
         ]
         eos = self.tokenizer.eos_token_id
-        input_ids = [
-            _append_eos(ids, eos, self.cutoff_len) for ids in _encode(self.tokenizer, full, self.cutoff_len)
-        ]
+        input_ids = [_append_eos(ids, eos, self.cutoff_len) for ids in _encode(self.tokenizer, full, self.cutoff_len)]
         labels = [list(ids) for ids in input_ids]
         if not self.train_on_inputs:
             prompts = [
                 format_prompt(self.template, instruction, given)
                 for instruction, given in zip(instructions, inputs, strict=True)
             ]
-            for row, prompt_ids in zip(
-                labels, _encode(self.tokenizer, prompts, self.cutoff_len), strict=True
-            ):
+            for row, prompt_ids in zip(labels, _encode(self.tokenizer, prompts, self.cutoff_len), strict=True):
                 masked = min(len(prompt_ids), len(row))
                 row[:masked] = [IGNORE_INDEX] * masked
         return {"input_ids": input_ids, "labels": labels, "length": [len(ids) for ids in input_ids]}

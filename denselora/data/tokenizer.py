@@ -31,19 +31,13 @@ def _tiny_corpus() -> list[str]:
     from denselora.data import synthetic
     from denselora.data.prompts import TEMPLATES
 
-    texts = [
-        template.format(instruction="", input="", output="")
-        for pair in TEMPLATES.values()
-        for template in pair
-    ]
+    texts = [template.format(instruction="", input="", output="") for pair in TEMPLATES.values() for template in pair]
     labels = ["true", "false", "solution1", "solution2", "option1", "option2", "Option1", "Option2"]
     labels += [f"{stem}{i}" for stem in ("answer", "Answer", "ending", "Ending") for i in range(1, 6)]
     texts += [f"the correct answer is {label}" for label in labels]
     texts += ["Answer format: " + "/".join(labels[i : i + 4]) for i in range(0, len(labels), 4)]
     texts += [" ".join(synthetic.NAMES), " ".join(synthetic.ITEMS), " ".join(str(d) for d in range(10))]
-    texts += [
-        "The answer is (A). The answer is (B). The answer is (C). The answer is (D). The answer is (E)."
-    ]
+    texts += ["The answer is (A). The answer is (B). The answer is (C). The answer is (D). The answer is (E)."]
     rng = random.Random(20250523)
     makers = (synthetic.make_boolq_example, synthetic.make_choice_example, synthetic.make_math_example)
     for _ in range(200):

@@ -103,9 +103,7 @@ class Evaluator:
         self._items: list[list[ItemResult]] = [[] for _ in self.eval_sets]
         self._seconds = [0.0 for _ in self.eval_sets]
         # Items of each set that this rank scores (the samplers deal items round-robin over ranks).
-        self._expected = [
-            len(range(self.rank, len(eval_set), self.world_size)) for eval_set in self.eval_sets
-        ]
+        self._expected = [len(range(self.rank, len(eval_set), self.world_size)) for eval_set in self.eval_sets]
 
     # ------------------------------------------------------------------------------------------------ files
     def predictions_path(self, name: str) -> Path:
@@ -120,9 +118,7 @@ class Evaluator:
         return self.max_new_tokens or eval_set.task.max_new_tokens
 
     # ------------------------------------------------------------------------------------------------- work
-    def step(
-        self, model: nn.Module, batch: dict[str, torch.Tensor], dataset_idx: int = 0
-    ) -> list[ItemResult]:
+    def step(self, model: nn.Module, batch: dict[str, torch.Tensor], dataset_idx: int = 0) -> list[ItemResult]:
         """Generate and score one batch of one test set.
 
         Args:
@@ -149,9 +145,7 @@ class Evaluator:
             gold = eval_set.answers[index]
             outcome = score(eval_set.task, completion, gold, prompt=eval_set.prompts[index])
             items.append(
-                ItemResult(
-                    index, eval_set.instructions[index], completion, outcome.prediction, gold, outcome.correct
-                )
+                ItemResult(index, eval_set.instructions[index], completion, outcome.prediction, gold, outcome.correct)
             )
         self._seconds[dataset_idx] += time.perf_counter() - start
         self._items[dataset_idx].extend(items)

@@ -40,9 +40,7 @@ def shared_data() -> SharedData:
     """The real data folder from ``DENSELORA_DATA_DIR``: skip when unset, fail when set but absent."""
     value = os.environ.get(ENV_VAR)
     if not value:
-        pytest.skip(
-            f"{ENV_VAR} is not set; point it at an LLM-Adapters data folder to run the real-data tests"
-        )
+        pytest.skip(f"{ENV_VAR} is not set; point it at an LLM-Adapters data folder to run the real-data tests")
     root = Path(value).expanduser()
     if not root.is_dir():
         pytest.fail(f"{ENV_VAR}={value} is set, but that folder does not exist")

@@ -50,14 +50,10 @@ def test_real_training_batches_are_correctly_masked(shared_data, datasets_cache)
 
 
 def test_real_math_training_file(shared_data, datasets_cache):
-    dm = MathDataModule(
-        str(shared_data.root), train_file="ft-training_set/math_data.json", cache_dir=datasets_cache
-    )
+    dm = MathDataModule(str(shared_data.root), train_file="ft-training_set/math_data.json", cache_dir=datasets_cache)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert (
-        (batch["labels"] == batch["input_ids"]).logical_or(batch["attention_mask"] == 0).all()
-    )  # all tokens
+    assert (batch["labels"] == batch["input_ids"]).logical_or(batch["attention_mask"] == 0).all()  # all tokens
     assert int(batch["attention_mask"].sum(1).max()) <= 256
 
 
@@ -123,9 +119,7 @@ def test_missing_test_set_names_the_path(shared_data, datasets_cache):
 
 
 def test_real_eval_loaders_cover_each_item_once_longest_first(shared_data, datasets_cache):
-    dm = _module(
-        shared_data.root, datasets_cache, eval_datasets=["piqa", "AQuA"], eval_limit=50, eval_batch_size=16
-    )
+    dm = _module(shared_data.root, datasets_cache, eval_datasets=["piqa", "AQuA"], eval_limit=50, eval_batch_size=16)
     dm.setup("test")
     assert [s.name for s in dm.eval_sets] == ["piqa", "AQuA"]
     assert dm.eval_sets[1].task is get_task("AQuA")

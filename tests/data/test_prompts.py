@@ -6,10 +6,7 @@ import pytest
 
 from denselora.data import format_prompt
 
-HEADER = (
-    "Below is an instruction that describes a task. "
-    "Write a response that appropriately completes the request."
-)
+HEADER = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
 
 
 def test_clean_alpaca_template():

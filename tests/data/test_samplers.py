@@ -28,9 +28,7 @@ def test_shards_cover_every_item_exactly_once(n, world_size):
 def test_torch_distributed_sampler_would_repeat_items():
     # Why the evaluation sampler exists: torch pads shards to equal size with repeated items.
     items = list(range(5))
-    padded = [
-        i for rank in range(2) for i in DistributedSampler(items, num_replicas=2, rank=rank, shuffle=False)
-    ]
+    padded = [i for rank in range(2) for i in DistributedSampler(items, num_replicas=2, rank=rank, shuffle=False)]
     assert len(padded) == 6
     ours = [i for rank in range(2) for i in ShardedLengthSortedSampler([1] * 5, rank=rank, world_size=2)]
     assert sorted(ours) == items
@@ -68,9 +66,7 @@ def test_padding_collator_right_and_left():
     assert right["attention_mask"].tolist() == [[1, 1, 1, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]]
     assert right["labels"].tolist() == [[-100, 6, 7] + [-100] * 5, [8] + [-100] * 7]
     assert right["index"].tolist() == [4, 1]
-    left = PaddingCollator(pad_token_id=9, padding_side="left")(
-        [{"input_ids": [5, 6, 7]}, {"input_ids": [8]}]
-    )
+    left = PaddingCollator(pad_token_id=9, padding_side="left")([{"input_ids": [5, 6, 7]}, {"input_ids": [8]}])
     assert left["input_ids"].tolist() == [[5, 6, 7], [9, 9, 8]]
     assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
     assert set(left) == {"input_ids", "attention_mask"}

@@ -41,9 +41,7 @@ def test_gold_outputs_score_and_follow_the_real_phrasing(quickstart_root):
 
 
 def test_no_test_instruction_is_trained_on(quickstart_root):
-    train = {
-        record["instruction"] for record in json.loads((quickstart_root / QUICKSTART_TRAIN_FILE).read_text())
-    }
+    train = {record["instruction"] for record in json.loads((quickstart_root / QUICKSTART_TRAIN_FILE).read_text())}
     for name in QUICKSTART_EVAL_DATASETS:
         test = json.loads((quickstart_root / "dataset" / name / "test.json").read_text())
         assert not train & {record["instruction"] for record in test}

@@ -22,9 +22,7 @@ def math_records(shared_data):
 @pytest.mark.parametrize("template", ["alpaca", "authors"])
 def test_labels_are_the_inputs_and_end_with_eos(tiny_tokenizer, boolq_records, template):
     for record in boolq_records:
-        out = tokenize_training_example(
-            record, tiny_tokenizer, template, cutoff_len=256, train_on_inputs=True
-        )
+        out = tokenize_training_example(record, tiny_tokenizer, template, cutoff_len=256, train_on_inputs=True)
         ids = out["input_ids"]
         assert out["labels"] == ids and out["length"] == len(ids)
         assert ids[0] == tiny_tokenizer.bos_token_id
@@ -46,9 +44,7 @@ def test_the_two_templates_differ_only_in_whitespace(tiny_tokenizer, boolq_recor
 @pytest.mark.parametrize("template", ["alpaca", "authors"])
 def test_prompt_masking(tiny_tokenizer, boolq_records, template):
     for record in boolq_records:
-        out = tokenize_training_example(
-            record, tiny_tokenizer, template, cutoff_len=256, train_on_inputs=False
-        )
+        out = tokenize_training_example(record, tiny_tokenizer, template, cutoff_len=256, train_on_inputs=False)
         prompt_len = len(tiny_tokenizer(format_prompt(template, record["instruction"]))["input_ids"])
         assert out["labels"][:prompt_len] == [IGNORE_INDEX] * prompt_len
         assert out["labels"][prompt_len:] == out["input_ids"][prompt_len:]
@@ -85,9 +81,7 @@ def test_eos_is_added_only_when_there_is_room(tiny_tokenizer, boolq_records):
 
 
 def test_masking_a_truncated_prompt_masks_everything(tiny_tokenizer, math_records):
-    out = tokenize_training_example(
-        math_records[0], tiny_tokenizer, "authors", cutoff_len=8, train_on_inputs=False
-    )
+    out = tokenize_training_example(math_records[0], tiny_tokenizer, "authors", cutoff_len=8, train_on_inputs=False)
     assert out["labels"] == [IGNORE_INDEX] * 8
 
 

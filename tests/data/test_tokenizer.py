@@ -47,9 +47,7 @@ def test_tiny_tokenizer_round_trips_any_text(tiny_tokenizer, text):
 
 
 def test_digits_are_single_tokens(tiny_tokenizer):
-    tokens = tiny_tokenizer.convert_ids_to_tokens(
-        tiny_tokenizer("1234", add_special_tokens=False)["input_ids"]
-    )
+    tokens = tiny_tokenizer.convert_ids_to_tokens(tiny_tokenizer("1234", add_special_tokens=False)["input_ids"])
     assert tokens == ["1", "2", "3", "4"]
 
 

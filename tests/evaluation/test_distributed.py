@@ -46,9 +46,7 @@ def test_two_processes_score_each_item_once(quickstart_root, datasets_cache, tmp
         nprocs=2,
         join=True,
     )
-    dm = LLMAdaptersDataModule(
-        str(quickstart_root), eval_datasets=DATASETS, eval_limit=LIMIT, cache_dir=datasets_cache
-    )
+    dm = LLMAdaptersDataModule(str(quickstart_root), eval_datasets=DATASETS, eval_limit=LIMIT, cache_dir=datasets_cache)
     dm.setup("test")
     evaluate(build_model(tiny_tokenizer), tiny_tokenizer, dm.eval_sets, tmp_path / "single", batch_size=2,
              num_beams=1, max_new_tokens=6, print_fn=None)  # fmt: skip

@@ -38,9 +38,7 @@ def test_tiny_model_writes_table_json_and_jsonl(tiny_model, tiny_tokenizer, eval
     assert set(summary["datasets"]) == {"synth_boolq", "synth_math"}
     assert summary["num_beams"] == num_beams
     for name, entry in summary["datasets"].items():
-        lines = [
-            json.loads(line) for line in (tmp_path / "predictions" / f"{name}.jsonl").read_text().splitlines()
-        ]
+        lines = [json.loads(line) for line in (tmp_path / "predictions" / f"{name}.jsonl").read_text().splitlines()]
         assert [line["index"] for line in lines] == list(range(6))  # every item once, in file order
         assert all(set(line) == JSONL_FIELDS for line in lines)
         eval_set = next(s for s in eval_sets if s.name == name)
@@ -111,9 +109,7 @@ def test_ranks_split_the_items_without_overlap(tiny_tokenizer, eval_sets):
         evaluator = Evaluator(eval_sets, tiny_tokenizer, rank=rank, world_size=2, print_fn=None)
         for dataset_idx, eval_set in enumerate(eval_sets):
             for batch in eval_dataloader(eval_set, tiny_tokenizer.pad_token_id, 2, rank=rank, world_size=2):
-                scored[rank] += [
-                    (eval_set.name, item.index) for item in evaluator.step(model, batch, dataset_idx)
-                ]
+                scored[rank] += [(eval_set.name, item.index) for item in evaluator.step(model, batch, dataset_idx)]
     assert not set(scored[0]) & set(scored[1])
     assert sorted(scored[0] + scored[1]) == sorted((s.name, i) for s in eval_sets for i in range(len(s)))
 

@@ -15,9 +15,7 @@ from tests.evaluation.conftest import build_model
 PROMPTS = [
     format_prompt("alpaca", "Tom has 3 apples. Tom gets 4 more. How many apples does Tom have now?"),
     format_prompt("alpaca", "Is 7 an even number?"),
-    format_prompt(
-        "authors", "Please choose the correct answer to the question: which one?\n\nAnswer1: 3 Answer2: 4"
-    ),
+    format_prompt("authors", "Please choose the correct answer to the question: which one?\n\nAnswer1: 3 Answer2: 4"),
     "short",
 ]
 
@@ -58,9 +56,7 @@ def test_the_comparison_detects_a_missing_mask(eos_padded):
     # Guard for the test above: without the mask the same batch decodes differently.
     tokenizer, model = eos_padded
     batch = _batch(tokenizer, PROMPTS)
-    masked = generate_completions(
-        model, tokenizer, batch["input_ids"], batch["attention_mask"], 12, num_beams=1
-    )
+    masked = generate_completions(model, tokenizer, batch["input_ids"], batch["attention_mask"], 12, num_beams=1)
     unmasked = model.generate(
         input_ids=batch["input_ids"], max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.eos_token_id
     )
