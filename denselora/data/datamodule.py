@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import datasets
 import lightning as L
+import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from denselora.data.collate import PaddingCollator
-from denselora.data.eval_sets import EvalSet, eval_dataloader, load_eval_set
+from denselora.data.eval_sets import EvalSet, PredictSet, eval_dataloader, load_eval_set, load_predict_set
 from denselora.data.prompts import TEMPLATES
 from denselora.data.records import load_hub_dataset, load_json_dataset
+from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
 from denselora.data.samplers import LengthGroupedSampler
 from denselora.data.tokenization import TrainingTokenizer
 from denselora.data.tokenizer import load_tokenizer
@@ -64,6 +67,8 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         seed: seed of the validation split, the fraction subsample and length grouping.
         eval_limit: evaluate only the first ``eval_limit`` items of each test set (quick runs).
         cache_dir: ``datasets`` cache directory (default: ``HF_DATASETS_CACHE``).
+        predict_file: for ``predict``: a JSON of records with ``instruction`` (and optionally ``input``),
+            relative to ``data_dir`` or absolute; each gets a generated answer.
     """
 
     def __init__(
@@ -85,6 +90,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         seed: int = 42,
         eval_limit: int | None = None,
         cache_dir: str | None = None,
+        predict_file: str | None = None,
     ):
         super().__init__()
         if not 0.0 < train_fraction <= 1.0:
@@ -122,6 +128,8 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         self.seed = seed
         self.eval_limit = eval_limit
         self.cache_dir = cache_dir
+        self.predict_file = predict_file
+        self.predict_set: PredictSet | None = None
 
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self.train_dataset: datasets.Dataset | None = None
@@ -184,7 +192,11 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             train, validation = self.split_train_records(self.load_train_records())
             self.train_dataset = self._tokenize(train, "training data")
             self.val_dataset = None if validation is None else self._tokenize(validation, "validation data")
-        if stage in ("test", "predict", None) and self.eval_sets is None:
+        if stage == "predict":
+            if self.predict_set is None:
+                self.predict_set = self.load_predict_set()
+            return
+        if stage in ("test", None) and self.eval_sets is None:
             if not self.eval_dataset_names:
                 if stage is None:
                     return
@@ -201,17 +213,21 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         if self.train_dataset is None:
             raise DataError("no training data: set train_file")
         collate = PaddingCollator(self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8)
-        sampler = None
+        # Both orders are functions of (seed, epoch), so a run resumed mid-epoch sees the batches it would have.
         if self.group_by_length:
             sampler = LengthGroupedSampler(list(self.train_dataset["length"]), self.micro_batch_size, self.seed)
-        return DataLoader(
+        else:
+            sampler = EpochShuffleSampler(len(self.train_dataset), self.seed)
+        return ResumableDataLoader(
             self.train_dataset,
             batch_size=self.micro_batch_size,
-            shuffle=sampler is None,
             sampler=sampler,
             collate_fn=collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Its own generator: creating an epoch's iterator draws a seed, and drawing it from the global RNG
+            # would shift the dropout masks of a resumed run.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def val_dataloader(self) -> DataLoader | list:
@@ -252,6 +268,22 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             for eval_set in self.eval_sets
         ]
 
+    def load_predict_set(self) -> PredictSet:
+        if self.predict_file is None:
+            raise DataError("predict needs data.init_args.predict_file: a JSON of records with an 'instruction'")
+        path = Path(self.predict_file).expanduser()
+        return load_predict_set(
+            path if path.is_absolute() else self.data_dir / path, self.tokenizer, self.eval_template
+        )
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.predict_set is None:
+            self.setup("predict")
+        rank, world_size = self._rank_and_world()
+        return eval_dataloader(
+            self.predict_set, self.tokenizer.pad_token_id, self.eval_batch_size, rank, world_size, self.num_workers
+        )
+
 
 class CommonsenseDataModule(LLMAdaptersDataModule):
     """Commonsense reasoning: train on ``commonsense_170k.json``, evaluate on the eight commonsense sets.
@@ -265,26 +297,13 @@ class CommonsenseDataModule(LLMAdaptersDataModule):
         data_dir: str,
         train_file: str | None = "ft-training_set/commonsense_170k.json",
         eval_datasets: list[str] | None = None,
-        train_fraction: float = 1.0,
-        val_size: int = 120,
-        cutoff_len: int = 256,
-        train_on_inputs: bool = True,
         template: str = "authors",
-        eval_template: str | None = None,
-        tokenizer: str = "denselora/tiny",
-        micro_batch_size: int = 4,
-        eval_batch_size: int = 16,
-        num_workers: int = 0,
-        group_by_length: bool = False,
-        seed: int = 42,
-        eval_limit: int | None = None,
-        cache_dir: str | None = None,
+        **kwargs: Any,
     ):
+        eval_datasets = list(COMMONSENSE_DATASETS) if eval_datasets is None else eval_datasets
         super().__init__(
-            data_dir, train_file, list(COMMONSENSE_DATASETS) if eval_datasets is None else eval_datasets,
-            train_fraction, val_size, cutoff_len, train_on_inputs, template, eval_template, tokenizer,
-            micro_batch_size, eval_batch_size, num_workers, group_by_length, seed, eval_limit, cache_dir,
-        )  # fmt: skip
+            data_dir=data_dir, train_file=train_file, eval_datasets=eval_datasets, template=template, **kwargs
+        )
 
 
 class MathDataModule(LLMAdaptersDataModule):
@@ -298,23 +317,10 @@ class MathDataModule(LLMAdaptersDataModule):
         data_dir: str,
         train_file: str | None = "ft-training_set/math_10k.json",
         eval_datasets: list[str] | None = None,
-        train_fraction: float = 1.0,
-        val_size: int = 120,
-        cutoff_len: int = 256,
-        train_on_inputs: bool = True,
         template: str = "authors",
-        eval_template: str | None = None,
-        tokenizer: str = "denselora/tiny",
-        micro_batch_size: int = 4,
-        eval_batch_size: int = 16,
-        num_workers: int = 0,
-        group_by_length: bool = False,
-        seed: int = 42,
-        eval_limit: int | None = None,
-        cache_dir: str | None = None,
+        **kwargs: Any,
     ):
+        eval_datasets = list(MATH_DATASETS) if eval_datasets is None else eval_datasets
         super().__init__(
-            data_dir, train_file, list(MATH_DATASETS) if eval_datasets is None else eval_datasets,
-            train_fraction, val_size, cutoff_len, train_on_inputs, template, eval_template, tokenizer,
-            micro_batch_size, eval_batch_size, num_workers, group_by_length, seed, eval_limit, cache_dir,
-        )  # fmt: skip
+            data_dir=data_dir, train_file=train_file, eval_datasets=eval_datasets, template=template, **kwargs
+        )

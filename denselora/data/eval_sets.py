@@ -17,7 +17,7 @@ from denselora.data.tokenization import PromptTokenizer
 from denselora.errors import DataError
 from denselora.tasks import TaskSpec, resolve_task
 
-__all__ = ["EvalSet", "eval_dataloader", "load_eval_set", "test_file_path"]
+__all__ = ["EvalSet", "PredictSet", "eval_dataloader", "load_eval_set", "load_predict_set", "test_file_path"]
 
 
 def test_file_path(data_dir: Path | str, name: str) -> Path:
@@ -113,8 +113,51 @@ def load_eval_set(
     )
 
 
+@dataclass
+class PredictSet:
+    """Prompts to answer, without gold answers: the input of ``predict``.
+
+    Attributes:
+        name: the file's stem.
+        path: the file.
+        data: ``datasets.Dataset`` with ``index``, ``input_ids`` and ``length`` per record, in file order.
+        instructions, inputs, prompts: per-record lists in file order.
+    """
+
+    name: str
+    path: Path
+    data: datasets.Dataset
+    instructions: list[str]
+    inputs: list[str]
+    prompts: list[str]
+
+    def __len__(self) -> int:
+        return len(self.instructions)
+
+
+def load_predict_set(path: Path | str, tokenizer: PreTrainedTokenizerBase, template: str) -> PredictSet:
+    """Load a JSON of records with ``instruction`` (and optional ``input``) and render their prompts.
+
+    Raises:
+        MissingDataError: the file does not exist.
+        DataError: unreadable file or bad records.
+    """
+    path = Path(path).expanduser().resolve()
+    records = load_json_dataset(path, ("instruction",), missing_hint="Give predict_file as a path to a JSON file.")
+    tokenized = records.map(PromptTokenizer(tokenizer, template), batched=True, desc=f"Tokenizing {path.name}")
+    data = tokenized.select_columns(["input_ids", "length"]).add_column("index", list(range(len(tokenized))))
+    return PredictSet(
+        name=path.stem,
+        path=path,
+        data=data,
+        instructions=list(records["instruction"]),
+        inputs=[value or "" for value in records["input"]],
+        prompts=list(tokenized["prompt"]),
+    )
+
+
 def eval_dataloader(
-    eval_set: EvalSet,
+    eval_set: EvalSet | PredictSet,
     pad_token_id: int,
     batch_size: int,
     rank: int = 0,

@@ -42,34 +42,27 @@ class ResumableDataLoader(DataLoader):
     function of the epoch (such as :class:`EpochShuffleSampler`), so the skipped batches are the ones seen.
     """
 
-    # Lightning's fit loop fetches one batch ahead of the one being trained on, so when it saves a checkpoint
-    # mid-epoch one batch handed out has not been trained on yet.
-    _FETCHED_AHEAD = 1
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._handed_out = 0
-        self._exhausted = False
         self._skip = 0
 
     def __iter__(self) -> Iterator[Any]:
+        # A generator: nothing runs until the first batch is asked for, so a state loaded after the iterator
+        # was created still applies.
         skip, self._skip = self._skip, 0
-        self._handed_out, self._exhausted = 0, False
+        self._handed_out = 0
         iterator = super().__iter__()
         for _ in range(skip):  # the already trained-on batches of the interrupted epoch
             next(iterator)
             self._handed_out += 1
-        return self._count(iterator)
-
-    def _count(self, iterator: Iterator[Any]) -> Iterator[Any]:
         for batch in iterator:
             self._handed_out += 1
             yield batch
-        self._exhausted = True
 
     def state_dict(self) -> dict[str, int]:
-        consumed = self._handed_out if self._exhausted else max(0, self._handed_out - self._FETCHED_AHEAD)
-        return {"batches_consumed": consumed}
+        # Lightning asks at the end of a training batch, when every batch handed out has been trained on.
+        return {"batches_consumed": self._handed_out}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self._skip = int(state_dict.get("batches_consumed", 0))

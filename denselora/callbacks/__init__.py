@@ -1,0 +1,5 @@
+"""Lightning callbacks of the trainer."""
+
+from denselora.callbacks.latest_checkpoint import LatestCheckpoint
+
+__all__ = ["LatestCheckpoint"]

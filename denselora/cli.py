@@ -1,0 +1,93 @@
+"""``python -m denselora {fit,validate,test,predict}``: LightningCLI over the fine-tuner and the data modules."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+
+from denselora.callbacks import LatestCheckpoint
+from denselora.errors import UserError
+from denselora.training.finetuner import best_checkpoint
+
+__all__ = ["DenseLoRACLI", "main"]
+
+_RECORDED_PACKAGES = (
+    "denselora", "torch", "lightning", "transformers", "datasets", "peft", "torchmetrics", "safetensors",
+)  # fmt: skip
+
+
+class RunRecordCallback(SaveConfigCallback):
+    """Saves the resolved config (``config.yaml``) and the package versions (``environment.json``) in the run."""
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().save_config(trainer, pl_module, stage)
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        if trainer.is_global_zero and log_dir:
+            versions = {}
+            for name in _RECORDED_PACKAGES:
+                try:
+                    versions[name] = metadata.version(name)
+                except metadata.PackageNotFoundError:
+                    versions[name] = None
+            record = {"python": platform.python_version(), "platform": platform.platform(), "packages": versions}
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            (Path(log_dir) / "environment.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+class DenseLoRACLI(LightningCLI):
+    """LightningCLI with the project's defaults: best-on-validation checkpoints, learning-rate logging,
+    TensorBoard, and the tokenizer shared by model and data."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.save_top_k": 1,
+                "checkpoint.save_last": False,  # last.ckpt is LatestCheckpoint's
+                "checkpoint.filename": "step{step}-val_loss{val/loss:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(LatestCheckpoint, "latest_checkpoint")
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.set_defaults({"lr_monitor.logging_interval": "step"})
+        parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
+
+    def after_fit(self) -> None:
+        if getattr(self.model, "test_after_fit", False):
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best_checkpoint(self.trainer))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the command line; user errors print one message and exit with code 2."""
+    from denselora.data import LLMAdaptersDataModule
+    from denselora.training import FineTuner
+
+    try:
+        DenseLoRACLI(
+            FineTuner,
+            LLMAdaptersDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=RunRecordCallback,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={
+                "logger": {
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": "runs", "name": "denselora"},
+                },
+            },
+            args=args,
+        )
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,133 @@
+"""The quickstart's base model: a tiny LLaMA that knows the prompt format but not the answers.
+
+A randomly initialised model is a poor stand-in for a pretrained LLM: a frozen random network gives an adapter
+almost nothing to steer. So the quickstart builds its own small "pretrained" base, offline, on first use: a
+2-layer LLaMA trained on the synthetic question types with their answers drawn at random. It learns the
+template and the vocabulary (as a real LLM knows its language) and answers at chance; fine-tuning with an
+adapter on the real answers is then what makes it right. The model is cached, so later runs load it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from pathlib import Path
+
+import torch
+
+__all__ = ["QUICKSTART_BASE", "QUICKSTART_BASE_CONFIG", "load_quickstart_base", "quickstart_base_corpus"]
+
+#: The ``model.pretrained`` value that selects this base.
+QUICKSTART_BASE = "denselora/quickstart-base"
+
+QUICKSTART_BASE_CONFIG = {
+    "model_type": "llama",
+    "hidden_size": 128,
+    "intermediate_size": 344,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 256,
+}
+_RECIPE = {"records": 3000, "seed": 1, "batch_size": 16, "learning_rate": 3e-3, "cutoff_len": 128, "version": 2}
+
+
+def quickstart_base_corpus(size: int, seed: int) -> list[dict[str, str]]:
+    """Synthetic records in the quickstart's formats, each with an answer drawn at random."""
+    from denselora.data.synthetic import make_boolq_example, make_choice_example, make_math_example
+
+    rng = random.Random(seed)
+    makers = (make_boolq_example, make_choice_example, make_math_example)
+    records = []
+    for i in range(size):
+        record = makers[i % len(makers)](rng)
+        if record["answer"] in ("true", "false"):
+            record["output"] = f"the correct answer is {rng.choice(['true', 'false'])}"
+        elif record["answer"].startswith("answer"):
+            record["output"] = f"the correct answer is answer{rng.randint(1, 4)}"
+        else:  # keep the worked format, with a random result
+            result = str(rng.randint(0, 18))
+            record["output"] = re.sub(r"(= |answer is )\d+", r"\g<1>" + result, record["output"])
+        records.append(record)
+        records.append(_fact(rng))
+    return records
+
+
+def _fact(rng: random.Random) -> dict[str, str]:
+    """A statement of what the tasks need (parity, sums, differences), phrased unlike any task."""
+    a, b = rng.randint(0, 99), rng.randint(0, 9)
+    kind = rng.randrange(3)
+    if kind == 0:
+        instruction, output = f"Tell me about the number {a}.", f"{a} is an {'even' if a % 2 == 0 else 'odd'} number."
+    elif kind == 1:
+        a = a % 10
+        instruction, output = f"What is {a} plus {b}?", f"{a} + {b} = {a + b}"
+    else:
+        a = a % 10
+        a, b = max(a, b), min(a, b)
+        instruction, output = f"What is {a} minus {b}?", f"{a} - {b} = {a - b}"
+    return {"instruction": instruction, "input": "", "output": output, "answer": ""}
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("DENSELORA_CACHE", Path.home() / ".cache" / "denselora"))
+
+
+def load_quickstart_base(dtype: torch.dtype | None = None, cache_dir: str | os.PathLike | None = None):
+    """The quickstart base model, trained now (about half a minute on 2 CPU cores) or loaded from the cache.
+
+    Training uses its own seeded generator and leaves the global RNG as it found it, so a run's seed means
+    the same thing whether the base was cached or not.
+    """
+    from transformers import AutoModelForCausalLM
+
+    directory = Path(cache_dir) if cache_dir else _cache_root() / f"quickstart-base-v{_RECIPE['version']}"
+    if not (directory / "config.json").is_file():
+        with torch.random.fork_rng(devices=[]):
+            model = _train_base()
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        partial = directory.with_name(directory.name + f".partial-{os.getpid()}")
+        model.save_pretrained(partial)
+        (partial / "recipe.json").write_text(json.dumps(_RECIPE, indent=2) + "\n")
+        if not (directory / "config.json").is_file():  # another process may have finished first
+            os.replace(partial, directory)
+    return AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)
+
+
+def _train_base():
+    from lightning.pytorch.utilities import rank_zero_info
+    from torch.utils.data import DataLoader
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from denselora.data.collate import PaddingCollator
+    from denselora.data.tokenization import TrainingTokenizer
+    from denselora.data.tokenizer import load_tokenizer
+
+    rank_zero_info("building the quickstart base model (once; cached afterwards) ...")
+    torch.manual_seed(_RECIPE["seed"])
+    tokenizer = load_tokenizer("denselora/tiny")
+    records = quickstart_base_corpus(_RECIPE["records"], _RECIPE["seed"])
+    columns = TrainingTokenizer(tokenizer, "alpaca", _RECIPE["cutoff_len"], train_on_inputs=True)(
+        {key: [r[key] for r in records] for key in records[0]}
+    )
+    examples = [
+        {"input_ids": ids, "labels": labels}
+        for ids, labels in zip(columns["input_ids"], columns["labels"], strict=True)
+    ]
+    config = AutoConfig.for_model(**QUICKSTART_BASE_CONFIG, vocab_size=len(tokenizer))
+    model = AutoModelForCausalLM.from_config(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=_RECIPE["learning_rate"])
+    loader = DataLoader(
+        examples,
+        batch_size=_RECIPE["batch_size"],
+        shuffle=True,
+        collate_fn=PaddingCollator(tokenizer.pad_token_id, padding_side="right"),
+    )
+    model.train()
+    for batch in loader:
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.eval()

@@ -1,0 +1,419 @@
+"""The LightningModule: a Hugging Face causal LM, an adapter method, the authors' optimisation and evaluation."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from denselora.adapters.base import Adapter
+from denselora.config import DTYPES
+from denselora.errors import CheckpointMismatchError, ConfigError
+from denselora.quickstart import QUICKSTART_BASE, load_quickstart_base
+
+__all__ = ["FineTuner", "best_checkpoint"]
+
+ADAPTER_EXPORT_DIR = "adapter"
+#: Generation budget of ``predict`` when ``max_new_tokens`` is not set (the math sets' budget).
+PREDICT_MAX_NEW_TOKENS = 256
+
+
+class FineTuner(L.LightningModule):
+    """Fine-tunes a causal language model with one adapter method.
+
+    Subclass it for a new task. The hooks meant to be overridden are:
+
+    - :meth:`build_base_model`: how the frozen base is created (default: Hugging Face ``pretrained`` or
+      ``model_config``);
+    - :meth:`compute_loss`: the training and validation objective for a batch (default: the causal LM loss
+      on ``labels``, ``-100`` masked);
+    - :meth:`evaluate_batch` and :meth:`summarise_evaluation`: what ``test`` does (default: generate, score
+      with the task registry, write the results; see :mod:`denselora.evaluation`).
+
+    Args:
+        adapter: the method (``class_path`` in YAML): ``denselora.adapters.DenseLoRA`` or a PEFT baseline
+            (``LoRA``, ``DoRA``, ``VeRA``).
+        pretrained: a Hugging Face model name or local directory with the base weights, or
+            ``denselora/quickstart-base`` (a tiny base the project builds offline, see :mod:`denselora.quickstart`).
+        model_config: instead of ``pretrained``, a config dict for a randomly initialised model built offline
+            (``model_type`` plus the config's fields, e.g. a tiny LLaMA); ``vocab_size`` defaults to the
+            tokenizer's size.
+        tokenizer: the tokenizer spec (linked from the data module by the CLI).
+        dtype: dtype to load the base weights in (``bfloat16`` on GPU); ``None`` keeps float32.
+        learning_rate: AdamW peak learning rate (authors: 3e-4).
+        weight_decay: AdamW weight decay (authors: 0).
+        warmup_steps: linear warmup length in optimizer steps (authors: 100), then linear decay to zero.
+        gradient_checkpointing: recompute activations in backward (non-reentrant, so adapter gradients flow
+            through frozen embeddings and shared tensors).
+        num_beams: beam width for ``test`` generation (authors: 4; 1 is greedy).
+        max_new_tokens: overrides each task's generation budget in ``test`` (default: 32 commonsense, 256 math).
+        test_after_fit: after ``fit``, run ``test`` on the best checkpoint.
+    """
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        pretrained: str | None = None,
+        model_config: dict[str, Any] | None = None,
+        tokenizer: str = "denselora/tiny",
+        dtype: str | None = None,
+        learning_rate: float = 3e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 100,
+        gradient_checkpointing: bool = False,
+        num_beams: int = 4,
+        max_new_tokens: int | None = None,
+        test_after_fit: bool = False,
+    ) -> None:
+        super().__init__()
+        if (pretrained is None) == (model_config is None):
+            raise ConfigError(
+                "give exactly one of model.pretrained (a Hugging Face name or local directory) and "
+                "model.model_config (a config dict for a model built offline)"
+            )
+        if model_config is not None and "model_type" not in model_config:
+            raise ConfigError("model.model_config needs a 'model_type' (e.g. 'llama') beside the config's fields")
+        if dtype is not None and dtype not in DTYPES:
+            raise ConfigError(f"model.dtype must be one of {sorted(DTYPES)} or null, got {dtype!r}")
+        if learning_rate <= 0 or weight_decay < 0 or warmup_steps < 0:
+            raise ConfigError(
+                "model.learning_rate must be > 0 and model.weight_decay, model.warmup_steps >= 0; got "
+                f"{learning_rate}, {weight_decay}, {warmup_steps}"
+            )
+        if num_beams < 1:
+            raise ConfigError(f"model.num_beams must be at least 1, got {num_beams}")
+        self.adapter = adapter
+        self.pretrained = pretrained
+        self.model_config = dict(model_config) if model_config is not None else None
+        self.tokenizer_spec = tokenizer
+        self.dtype_name = dtype
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.warmup_steps = warmup_steps
+        self.gradient_checkpointing = gradient_checkpointing
+        self.num_beams = num_beams
+        self.max_new_tokens = max_new_tokens
+        self.test_after_fit = test_after_fit
+        self.model: nn.Module | None = None
+        self._tokenizer = None
+        self._batch_started = 0.0
+        self._evaluator = None
+        self.evaluation_result = None
+        # Checkpoints hold the adapter only; the base comes from `pretrained`/`model_config` on every load.
+        self.strict_loading = False
+
+    # ---------------------------------------------------------------------------------------------- model
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from denselora.data.tokenizer import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.tokenizer_spec)
+        return self._tokenizer
+
+    def build_base_model(self) -> nn.Module:
+        """Create the frozen base model (override for models that are not Hugging Face causal LMs)."""
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        dtype = DTYPES[self.dtype_name] if self.dtype_name else None
+        if self.pretrained == QUICKSTART_BASE:
+            return load_quickstart_base(dtype)
+        if self.pretrained is not None:
+            try:
+                return AutoModelForCausalLM.from_pretrained(self.pretrained, dtype=dtype)
+            except OSError as err:  # not found locally, not on the hub, or no access
+                raise ConfigError(f"cannot load model.pretrained={self.pretrained!r}: {err}") from None
+        values = dict(self.model_config)
+        vocab = len(self.tokenizer)
+        values.setdefault("vocab_size", vocab)
+        if values["vocab_size"] < vocab:
+            raise ConfigError(
+                f"model.model_config.vocab_size={values['vocab_size']} is smaller than the tokenizer's {vocab} "
+                "tokens; raise it or leave it out to follow the tokenizer"
+            )
+        config = AutoConfig.for_model(**values)
+        model = AutoModelForCausalLM.from_config(config)
+        return model.to(dtype) if dtype else model
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        base = self.build_base_model()
+        if self.gradient_checkpointing:
+            # Non-reentrant: the reentrant kind yields no gradient when the checkpointed block's inputs
+            # (frozen embeddings) do not require grad, and reruns hooks that DDP counts twice.
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            base.config.use_cache = False
+        self.model = self.adapter.apply(base)
+        # from_pretrained returns a model in eval mode; the new module must follow the LightningModule's mode
+        # (training), or the adapter's dropout would silently stay off during fit.
+        self.model.train(self.training)
+
+    def forward(self, **batch: Tensor):
+        return self.model(**batch)
+
+    # ------------------------------------------------------------------------------------------- training
+    def compute_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """The objective for a batch (override for another task): causal LM loss over ``labels``."""
+        return self.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        ).loss
+
+    def on_fit_start(self) -> None:
+        rank_zero_info(self.adapter.summary(self.model))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._batch_started = time.perf_counter()
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self.compute_loss(batch)
+        batch_size = batch["input_ids"].size(0)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: dict[str, Tensor], batch_idx: int) -> None:
+        seconds = time.perf_counter() - self._batch_started
+        tokens = batch["attention_mask"].sum().item()
+        if seconds > 0:
+            self.log("train/tokens_per_sec", tokens / seconds, batch_size=batch["input_ids"].size(0))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for p in self.trainable_parameters() if p.grad is not None]
+        if grads:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+            self.log("train/grad_norm", norm)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self.compute_loss(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["input_ids"].size(0))
+        return loss
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def configure_optimizers(self):
+        params = self.trainable_parameters()
+        if not params:
+            raise ConfigError("the adapter left no trainable parameter; check its settings")
+        optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=self.weight_decay)
+        scheduler = LambdaLR(optimizer, self._lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _lr_factor(self, step: int) -> float:
+        """Linear warmup to the peak, then linear decay to zero at the last step (the authors' schedule).
+
+        The length of the run is asked for only once warmup is over: ``trainer.estimated_stepping_batches``
+        sets up the training data loader, and doing that while the optimizers are configured (before a
+        checkpoint is restored) would keep Lightning from restoring the loader's mid-epoch position.
+        """
+        if step < self.warmup_steps:
+            return step / self.warmup_steps
+        if step == 0:
+            return 1.0
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        return max(0.0, (total - step) / max(1, total - self.warmup_steps))
+
+    # --------------------------------------------------------------------------------------------- export
+    def on_fit_end(self) -> None:
+        best = best_checkpoint(self.trainer)
+        if best is not None:
+            # The run's result is its best validated adapter, as the authors keep it.
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            self._load_adapter_tensors(state)
+        if self.trainer.is_global_zero and self.run_dir is not None:
+            directory = self.adapter.export(self.model, self.run_dir / ADAPTER_EXPORT_DIR)
+            rank_zero_info(f"adapter written to {directory}")
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run directory (the logger's), where the config, the adapter and the evaluation go."""
+        if self._trainer is None:
+            return None
+        log_dir = self.trainer.log_dir
+        return Path(log_dir) if log_dir else Path(self.trainer.default_root_dir)
+
+    # -------------------------------------------------------------------------------------- checkpointing
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = {f"model.{k}": v for k, v in self.adapter.state_dict(self.model).items()}
+        checkpoint["adapter"] = self.adapter.metadata(self.model)
+        checkpoint["rng"] = _rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("adapter")
+        if saved is None:
+            raise CheckpointMismatchError(
+                "the checkpoint holds no denselora adapter record: it was not written by this trainer"
+            )
+        expected = self.adapter.metadata(self.model)
+        if saved != expected:
+            raise CheckpointMismatchError(_describe_metadata_difference(saved, expected))
+        self._check_adapter_keys(checkpoint["state_dict"])
+        if "rng" in checkpoint:
+            _set_rng_state(checkpoint["rng"])
+
+    def _check_adapter_keys(self, state: dict[str, Tensor]) -> None:
+        expected = {f"model.{k}" for k in self.adapter.state_dict(self.model)}
+        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+        if missing or unexpected:
+            raise CheckpointMismatchError(
+                f"the checkpoint's adapter tensors do not match the model: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+
+    def _load_adapter_tensors(self, state: dict[str, Tensor]) -> None:
+        self._check_adapter_keys(state)
+        params = {f"model.{k}": t for k, t in self.adapter.state_dict(self.model).items()}
+        with torch.no_grad():
+            for key, tensor in params.items():
+                tensor.copy_(state[key])
+
+    # ------------------------------------------------------------------------------------------ evaluation
+    def on_test_epoch_start(self) -> None:
+        self._evaluator = self.make_evaluator()
+
+    def make_evaluator(self):
+        from denselora.evaluation import Evaluator
+
+        datamodule = self.trainer.datamodule
+        output_dir = None if self.run_dir is None else self.run_dir / "evaluation"
+        return Evaluator(
+            datamodule.eval_sets,
+            self.tokenizer,
+            output_dir=output_dir,
+            num_beams=self.num_beams,
+            max_new_tokens=self.max_new_tokens,
+            rank=self.global_rank,
+            world_size=self.trainer.world_size,
+            print_fn=rank_zero_info,
+        )
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self.evaluate_batch(batch, dataloader_idx)
+
+    def evaluate_batch(self, batch: dict[str, Tensor], dataloader_idx: int) -> None:
+        """Generate and score one test batch (override for a task scored differently)."""
+        self._evaluator.step(self.model, batch, dataloader_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self.summarise_evaluation()
+
+    def summarise_evaluation(self) -> None:
+        """Gather, print and write the evaluation; log per-dataset accuracy and the mean."""
+        result = self._evaluator.finish()
+        self._evaluator = None
+        self.evaluation_result = result
+        # Straight to the loggers: through self.log, Lightning would repeat every metric under each of the
+        # test sets' dataloaders. The results table is printed and written by the evaluator.
+        if self.trainer.is_global_zero:
+            for logger in self.loggers:
+                logger.log_metrics(result.metrics("test"), step=self.global_step)
+
+    # ------------------------------------------------------------------------------------------ prediction
+    def on_predict_epoch_start(self) -> None:
+        self._predictions = []
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
+        """Answer a batch of prompts; the rows are appended to ``<run>/predictions/<file>.jsonl`` as they come."""
+        from denselora.evaluation import generate_completions
+        from denselora.tasks import extract_response
+
+        predict_set = self.trainer.datamodule.predict_set
+        completions = generate_completions(
+            self.model,
+            self.tokenizer,
+            batch["input_ids"],
+            batch["attention_mask"],
+            max_new_tokens=self.max_new_tokens or PREDICT_MAX_NEW_TOKENS,
+            num_beams=self.num_beams,
+        )
+        rows = [
+            {
+                "index": index,
+                "instruction": predict_set.instructions[index],
+                "input": predict_set.inputs[index],
+                "completion": completion,
+                "response": extract_response(completion),
+            }
+            for index, completion in zip(batch["index"].tolist(), completions, strict=True)
+        ]
+        self._predictions.extend(rows)
+        _append_jsonl(self._predictions_path(predict_set.name, partial=True), rows)
+        return rows
+
+    def on_predict_epoch_end(self) -> None:
+        name = self.trainer.datamodule.predict_set.name
+        partial = self._predictions_path(name, partial=True)
+        final = self._predictions_path(name, partial=False)
+        rows = sorted(self._predictions, key=lambda row: row["index"])
+        _append_jsonl(final.with_name(final.name + ".tmp"), rows, mode="w")
+        final.with_name(final.name + ".tmp").replace(final)
+        partial.unlink(missing_ok=True)
+        rank_zero_info(f"{len(rows)} predictions written to {final}")
+
+    def _predictions_path(self, name: str, partial: bool) -> Path:
+        suffix = f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
+        return self.run_dir / "predictions" / f"{name}{suffix}.jsonl{'.partial' if partial else ''}"
+
+
+def best_checkpoint(trainer: L.Trainer) -> str | None:
+    """The checkpoint with the best monitored validation score, or ``None`` when nothing is monitored."""
+    callback = trainer.checkpoint_callback
+    if callback is None or callback.monitor is None:
+        return None
+    best = callback.best_model_path
+    return best if best and Path(best).is_file() else None
+
+
+def _append_jsonl(path: Path, rows: list[dict], mode: str = "a") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open(mode, encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _rng_state() -> dict[str, Any]:
+    # Only tensors and plain Python values, so the checkpoint loads with torch.load(weights_only=True).
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _describe_metadata_difference(saved: dict, expected: dict) -> str:
+    lines = ["the checkpoint's adapter does not fit this model (another base model, rank or target set?):"]
+    if saved.get("method") != expected.get("method"):
+        lines.append(f"  - method: checkpoint {saved.get('method')!r}, model {expected.get('method')!r}")
+    for key in ("config", "layers", "tensors"):
+        a, b = saved.get(key), expected.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            shown = "; ".join(f"{k}: checkpoint {a.get(k)!r}, model {b.get(k)!r}" for k in diff[:4])
+            lines.append(f"  - {key}: {len(diff)} difference(s): {shown}")
+        else:
+            lines.append(f"  - {key} differs")
+    return "\n".join(lines)
