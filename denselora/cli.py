@@ -88,6 +88,20 @@ def main(args: list[str] | None = None) -> None:
             },
             args=args,
         )
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:
+        user_error = _user_error_in(err)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def _user_error_in(err: BaseException) -> UserError | None:
+    """The UserError behind ``err``: itself, or the cause that jsonargparse wrapped while building a class."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, UserError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None

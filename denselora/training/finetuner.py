@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from denselora.adapters.base import Adapter
 from denselora.config import DTYPES
 from denselora.errors import CheckpointMismatchError, ConfigError
-from denselora.quickstart import QUICKSTART_BASE, load_quickstart_base
+from denselora.quickstart import QUICKSTART_BASE, QUICKSTART_BASE_CONFIG, load_quickstart_base
 
 __all__ = ["FineTuner", "best_checkpoint"]
 
@@ -130,8 +130,8 @@ class FineTuner(L.LightningModule):
         if self.pretrained is not None:
             try:
                 return AutoModelForCausalLM.from_pretrained(self.pretrained, dtype=dtype)
-            except OSError as err:  # not found locally, not on the hub, or no access
-                raise ConfigError(f"cannot load model.pretrained={self.pretrained!r}: {err}") from None
+            except (OSError, ValueError) as err:  # not found locally, not on the hub, or no access
+                raise ConfigError(_describe_load_failure(self.pretrained, err)) from None
         values = dict(self.model_config)
         vocab = len(self.tokenizer)
         values.setdefault("vocab_size", vocab)
@@ -143,6 +143,29 @@ class FineTuner(L.LightningModule):
         config = AutoConfig.for_model(**values)
         model = AutoModelForCausalLM.from_config(config)
         return model.to(dtype) if dtype else model
+
+    def build_base_skeleton(self) -> nn.Module | None:
+        """The base model's architecture on the meta device (no weights), to check the adapter against it
+        before any data or weights load. ``None`` skips the check (override with ``build_base_model``)."""
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        if self.pretrained == QUICKSTART_BASE:
+            config = AutoConfig.for_model(**QUICKSTART_BASE_CONFIG, vocab_size=len(self.tokenizer))
+        elif self.pretrained is not None:
+            try:
+                config = AutoConfig.from_pretrained(self.pretrained)
+            except (OSError, ValueError) as err:
+                raise ConfigError(_describe_load_failure(self.pretrained, err)) from None
+        else:
+            config = AutoConfig.for_model(**{"vocab_size": len(self.tokenizer), **self.model_config})
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(config)
+
+    def prepare_data(self) -> None:
+        # Bad targets or ranks surface here, in a second, rather than after the data and the weights load.
+        skeleton = self.build_base_skeleton()
+        if skeleton is not None:
+            self.adapter.apply(skeleton)
 
     def configure_model(self) -> None:
         if self.model is not None:
@@ -182,7 +205,8 @@ class FineTuner(L.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: dict[str, Tensor], batch_idx: int) -> None:
         seconds = time.perf_counter() - self._batch_started
-        tokens = batch["attention_mask"].sum().item()
+        mask = batch.get("attention_mask")
+        tokens = mask.sum().item() if mask is not None else batch["input_ids"].numel()
         if seconds > 0:
             self.log("train/tokens_per_sec", tokens / seconds, batch_size=batch["input_ids"].size(0))
 
@@ -362,6 +386,18 @@ class FineTuner(L.LightningModule):
     def _predictions_path(self, name: str, partial: bool) -> Path:
         suffix = f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
         return self.run_dir / "predictions" / f"{name}{suffix}.jsonl{'.partial' if partial else ''}"
+
+
+def _describe_load_failure(pretrained: str, err: BaseException) -> str:
+    path = Path(pretrained).expanduser()
+    if pretrained.startswith((".", "/", "~")) or path.exists():
+        if not path.is_dir():
+            return f"model.pretrained={pretrained!r}: no such directory. Give a model directory or a Hugging Face name."
+        return f"model.pretrained={pretrained!r} is not a loadable Hugging Face model directory: {err}"
+    return (
+        f"cannot load model.pretrained={pretrained!r} ({err}). Check the name, your access to it, and the network "
+        "(or HF_HUB_OFFLINE with a local copy)."
+    )
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:

@@ -1,0 +1,147 @@
+"""The command line: every shipped config parses, user errors exit with code 2 and one message."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from denselora.cli import main
+from tests.training.cli_runs import REPO, load_checkpoint, run, run_dirs, tiny_run_args
+
+CONFIGS = sorted((REPO / "lightning_configs").rglob("*.yaml"))
+BASELINES = sorted((REPO / "lightning_configs" / "baselines").glob("*.yaml"))
+
+
+def _config_id(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=_config_id)
+def test_every_shipped_config_parses(config, capsys):
+    # Stackable presets (baselines/) go on top of a task config, as the README shows.
+    stack = (
+        []
+        if config.parent.name == "lightning_configs"
+        else ["--config", str(REPO / "lightning_configs" / "commonsense.yaml")]
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *stack, "--config", str(config), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "class_path: denselora.training.FineTuner" in printed and "class_path: denselora.data." in printed
+
+
+def test_the_paper_recipe_is_what_commonsense_yaml_says(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "lightning_configs" / "commonsense.yaml"), "--print_config"])
+    import yaml
+
+    config = yaml.safe_load(capsys.readouterr().out)
+    trainer, model, data = config["trainer"], config["model"]["init_args"], config["data"]["init_args"]
+    adapter = model["adapter"]["init_args"]
+    assert (adapter["r"], adapter["alpha"], adapter["dropout"]) == (16, 32, 0.05)
+    assert adapter["target_modules"] == ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
+    assert (model["learning_rate"], model["warmup_steps"], model["num_beams"]) == (3e-4, 100, 4)
+    assert data["micro_batch_size"] * trainer["accumulate_grad_batches"] == 16
+    assert (trainer["max_epochs"], data["cutoff_len"], data["val_size"]) == (2, 256, 120)
+    assert trainer["val_check_interval"] / trainer["accumulate_grad_batches"] == 80
+    assert model["pretrained"] == "meta-llama/Meta-Llama-3-8B" and model["gradient_checkpointing"]
+    assert trainer["precision"] == "bf16-mixed" and config["checkpoint"]["monitor"] == "val/loss"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["--model.init_args.adapter.init_args.r", "0"], "r must be a positive integer"),
+        (["--model.init_args.adapter.init_args.r", "64"], "r=64 is larger than layer"),
+        (["--model.init_args.adapter.init_args.target_modules", "[query]"], "matches no linear layer"),
+        (["--data.init_args.train_fraction", "1.5"], r"train_fraction must be in \(0, 1\]"),
+        (["--data.init_args.train_file", "nowhere.json"], "Data file not found: .*nowhere.json"),
+        (
+            ["--model.init_args.model_config", "null", "--model.init_args.pretrained", "/no/such/model"],
+            "no such directory",
+        ),
+    ],
+    ids=["rank-zero", "rank-too-large", "targets", "fraction", "missing-train-file", "missing-model"],
+)
+def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path, *override))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    import re
+
+    assert re.search(f"^error: .*{message}", err, re.MULTILINE), err
+
+
+def test_a_truncated_training_file_exits_2_without_traceback(tmp_path):
+    run_args = tiny_run_args(tmp_path, "--trainer.max_steps", "1")
+    data = tmp_path / "data"
+    from denselora.data import write_quickstart_data
+
+    write_quickstart_data(data, train_size=40, test_size=2)
+    train = data / "ft-training_set" / "synthetic_train.json"
+    train.write_text(train.read_text()[:500])  # cut off mid-record
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "denselora", *run_args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(train) in result.stderr
+
+
+def test_a_checkpoint_of_another_rank_is_refused(tmp_path, capsys):
+    run(tiny_run_args(tmp_path))
+    checkpoint = run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt"
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path, "--model.init_args.adapter.init_args.r", "8", "--ckpt_path", str(checkpoint)))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert ("does not fit this model" in err and "'r': 16" in err.replace('"', "'")) or "r" in err
+
+
+def test_test_and_predict_from_a_checkpoint(tmp_path):
+    run(tiny_run_args(tmp_path))
+    checkpoint = str(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt")
+    state = load_checkpoint(Path(checkpoint))["state_dict"]
+
+    run(tiny_run_args(tmp_path, "--ckpt_path", checkpoint, subcommand="test"))
+    test_dir = run_dirs(tmp_path)[-1]
+    results = json.loads((test_dir / "evaluation" / "results.json").read_text())
+    assert set(results["datasets"]) == {"synth_boolq", "synth_choice", "synth_math"}
+    rows = [json.loads(line) for line in (test_dir / "evaluation" / "predictions" / "synth_math.jsonl").open()]
+    assert [row["index"] for row in rows] == list(range(6))
+    assert set(rows[0]) >= {"instruction", "completion", "prediction", "gold", "correct"}
+
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps([{"instruction": "Is 4 an even number?"}, {"instruction": "What is 2 + 2?"}]))
+    run(
+        tiny_run_args(
+            tmp_path, "--ckpt_path", checkpoint, "--data.init_args.predict_file", str(questions), subcommand="predict"
+        )
+    )
+    predict_dir = run_dirs(tmp_path)[-1]
+    rows = [json.loads(line) for line in (predict_dir / "predictions" / "questions.jsonl").open()]
+    assert [row["instruction"] for row in rows] == ["Is 4 an even number?", "What is 2 + 2?"]
+    assert all(isinstance(row["completion"], str) for row in rows)
+    assert torch.equal(state[next(iter(state))], load_checkpoint(Path(checkpoint))["state_dict"][next(iter(state))])
+
+
+@pytest.mark.parametrize("preset", BASELINES, ids=lambda p: p.stem)
+def test_baselines_fit_under_the_same_trainer(tmp_path, preset):
+    run(tiny_run_args(tmp_path, "--config", str(preset), "--model.init_args.adapter.init_args.r", "4"))
+    (run_dir,) = sorted((tmp_path / "runs" / preset.stem).glob("version_*"))
+    checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert checkpoint["adapter"]["method"] == preset.stem
+    assert checkpoint["global_step"] == 6
+    assert (run_dir / "adapter" / "adapter_config.json").is_file()  # PEFT's own format
