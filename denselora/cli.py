@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from importlib import metadata
@@ -24,7 +25,7 @@ _RECORDED_PACKAGES = (
 
 
 class RunRecordCallback(SaveConfigCallback):
-    """Saves the resolved config (``config.yaml``) and the package versions (``environment.json``) in the run."""
+    """Saves the resolved config (``config.yaml``) and the seed and package versions (``environment.json``)."""
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         super().save_config(trainer, pl_module, stage)
@@ -36,7 +37,12 @@ class RunRecordCallback(SaveConfigCallback):
                     versions[name] = metadata.version(name)
                 except metadata.PackageNotFoundError:
                     versions[name] = None
-            record = {"python": platform.python_version(), "platform": platform.platform(), "packages": versions}
+            record = {
+                "seed": _int_or_none(os.environ.get("PL_GLOBAL_SEED")),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "packages": versions,
+            }
             Path(log_dir).mkdir(parents=True, exist_ok=True)
             (Path(log_dir) / "environment.json").write_text(json.dumps(record, indent=2) + "\n")
 
@@ -94,6 +100,10 @@ def main(args: list[str] | None = None) -> None:
             raise
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _user_error_in(err: BaseException) -> UserError | None:

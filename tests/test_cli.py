@@ -35,6 +35,25 @@ def test_every_shipped_config_parses(config, capsys):
     assert "class_path: denselora.training.FineTuner" in printed and "class_path: denselora.data." in printed
 
 
+def test_data_arguments_override_on_the_command_line(capsys):
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "fit", "--config", str(REPO / "lightning_configs" / "quickstart.yaml"),
+                "--data.data_dir", "/data/llm-adapters",
+                "--data.train_file", "ft-training_set/math_10k.json",
+                "--data.eval_datasets", "[gsm8k, AQuA]",
+                "--print_config",
+            ]
+        )  # fmt: skip
+    import yaml
+
+    data = yaml.safe_load(capsys.readouterr().out)["data"]["init_args"]
+    assert data["data_dir"] == "/data/llm-adapters"
+    assert data["train_file"] == "ft-training_set/math_10k.json"
+    assert data["eval_datasets"] == ["gsm8k", "AQuA"]
+
+
 def test_the_paper_recipe_is_what_commonsense_yaml_says(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--config", str(REPO / "lightning_configs" / "commonsense.yaml"), "--print_config"])
@@ -79,25 +98,18 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message
 
 
 def test_a_truncated_training_file_exits_2_without_traceback(tmp_path):
-    run_args = tiny_run_args(tmp_path, "--trainer.max_steps", "1")
-    data = tmp_path / "data"
     from denselora.data import write_quickstart_data
 
-    write_quickstart_data(data, train_size=40, test_size=2)
-    train = data / "ft-training_set" / "synthetic_train.json"
-    train.write_text(train.read_text()[:500])  # cut off mid-record
+    write_quickstart_data(tmp_path / "source", train_size=40, test_size=2)
+    train = tmp_path / "truncated.json"
+    train.write_text((tmp_path / "source" / "ft-training_set" / "synthetic_train.json").read_text()[:500])
+    run_args = tiny_run_args(tmp_path, "--trainer.max_steps", "1", "--data.train_file", str(train))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-m", "denselora", *run_args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    command = [sys.executable, "-m", "denselora", *run_args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert str(train) in result.stderr
+    assert f"error: {train}" in result.stderr
 
 
 def test_a_checkpoint_of_another_rank_is_refused(tmp_path, capsys):

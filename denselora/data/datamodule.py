@@ -13,7 +13,15 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from denselora.data.collate import PaddingCollator
-from denselora.data.eval_sets import EvalSet, PredictSet, eval_dataloader, load_eval_set, load_predict_set
+from denselora.data.eval_sets import (
+    EvalSet,
+    PredictSet,
+    ScoredPrompts,
+    eval_dataloader,
+    load_eval_set,
+    load_predict_set,
+    scored_prompts,
+)
 from denselora.data.prompts import TEMPLATES
 from denselora.data.records import load_hub_dataset, load_json_dataset
 from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
@@ -67,6 +75,8 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         seed: seed of the validation split, the fraction subsample and length grouping.
         eval_limit: evaluate only the first ``eval_limit`` items of each test set (quick runs).
         cache_dir: ``datasets`` cache directory (default: ``HF_DATASETS_CACHE``).
+        val_generation_size: also generate answers for this many validation records at every validation
+            and report their accuracy (``val/accuracy``), scored by the rule their gold answer fits; 0: loss only.
         predict_file: for ``predict``: a JSON of records with ``instruction`` (and optionally ``input``),
             relative to ``data_dir`` or absolute; each gets a generated answer.
     """
@@ -91,6 +101,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         eval_limit: int | None = None,
         cache_dir: str | None = None,
         predict_file: str | None = None,
+        val_generation_size: int = 0,
     ):
         super().__init__()
         if not 0.0 < train_fraction <= 1.0:
@@ -129,6 +140,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         self.eval_limit = eval_limit
         self.cache_dir = cache_dir
         self.predict_file = predict_file
+        if val_generation_size < 0:
+            raise DataError(f"val_generation_size must be >= 0, got {val_generation_size}")
+        self.val_generation_size = val_generation_size
+        self.val_prompts: ScoredPrompts | None = None
         self.predict_set: PredictSet | None = None
 
         self._tokenizer: PreTrainedTokenizerBase | None = None
@@ -192,6 +207,9 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             train, validation = self.split_train_records(self.load_train_records())
             self.train_dataset = self._tokenize(train, "training data")
             self.val_dataset = None if validation is None else self._tokenize(validation, "validation data")
+            if validation is not None and self.val_generation_size:
+                chosen = validation.select(range(min(self.val_generation_size, len(validation))))
+                self.val_prompts = scored_prompts(chosen, "validation", self.tokenizer, self.eval_template)
         if stage == "predict":
             if self.predict_set is None:
                 self.predict_set = self.load_predict_set()
@@ -231,17 +249,25 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader | list:
+        """The validation loss loader; with ``val_generation_size``, also a loader of prompts to answer."""
         if self.train_dataset is None:
             self.setup("validate")
         if self.val_dataset is None:
             return []
-        return DataLoader(
+        loss = DataLoader(
             self.val_dataset,
             batch_size=self.eval_batch_size,
             shuffle=False,
             collate_fn=PaddingCollator(self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8),
             num_workers=self.num_workers,
         )
+        if self.val_prompts is None:
+            return loss
+        rank, world_size = self._rank_and_world()
+        prompts = eval_dataloader(
+            self.val_prompts, self.tokenizer.pad_token_id, self.eval_batch_size, rank, world_size, self.num_workers
+        )
+        return [loss, prompts]
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer

@@ -16,8 +16,18 @@ from denselora.data.samplers import ShardedLengthSortedSampler
 from denselora.data.tokenization import PromptTokenizer
 from denselora.errors import DataError
 from denselora.tasks import TaskSpec, resolve_task
+from denselora.tasks.registry import UnknownTaskError, infer_task
 
-__all__ = ["EvalSet", "PredictSet", "eval_dataloader", "load_eval_set", "load_predict_set", "test_file_path"]
+__all__ = [
+    "EvalSet",
+    "PredictSet",
+    "ScoredPrompts",
+    "eval_dataloader",
+    "load_eval_set",
+    "load_predict_set",
+    "scored_prompts",
+    "test_file_path",
+]
 
 
 def test_file_path(data_dir: Path | str, name: str) -> Path:
@@ -153,6 +163,51 @@ def load_predict_set(path: Path | str, tokenizer: PreTrainedTokenizerBase, templ
         instructions=list(records["instruction"]),
         inputs=[value or "" for value in records["input"]],
         prompts=list(tokenized["prompt"]),
+    )
+
+
+@dataclass
+class ScoredPrompts(PredictSet):
+    """Prompts with gold answers and a task per item, e.g. held-out training records of several datasets.
+
+    Attributes:
+        answers: the gold ``answer`` of each record.
+        tasks: each record's answer rule, inferred from its gold answer (the label vocabularies are disjoint).
+    """
+
+    answers: list[Any]
+    tasks: list[TaskSpec]
+
+
+def scored_prompts(
+    records: datasets.Dataset, name: str, tokenizer: PreTrainedTokenizerBase, template: str
+) -> ScoredPrompts:
+    """Generation prompts for ``records`` (fields ``instruction``, ``input``, ``answer``), scored item by item.
+
+    Raises:
+        DataError: a record's answer fits no known rule.
+    """
+    answers = list(records["answer"])
+    tasks = []
+    for index, answer in enumerate(answers):
+        try:
+            tasks.append(infer_task(name, [answer]))
+        except UnknownTaskError:
+            raise DataError(
+                f"{name}: record {index} has the answer {answer!r}, which fits no known answer rule, so it cannot "
+                "be scored; set val_generation_size to 0 or fix the record"
+            ) from None
+    tokenized = records.map(PromptTokenizer(tokenizer, template), batched=True, desc=f"Tokenizing {name} prompts")
+    data = tokenized.select_columns(["input_ids", "length"]).add_column("index", list(range(len(tokenized))))
+    return ScoredPrompts(
+        name=name,
+        path=Path(name),
+        data=data,
+        instructions=list(records["instruction"]),
+        inputs=[value or "" for value in records["input"]],
+        prompts=list(tokenized["prompt"]),
+        answers=answers,
+        tasks=tasks,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from denselora.data.datamodule import LLMAdaptersDataModule
@@ -45,8 +46,13 @@ class QuickstartDataModule(LLMAdaptersDataModule):
         self.test_size = test_size
 
     def prepare_data(self) -> None:
-        if not (Path(self.data_dir) / self.train_file).is_file():
+        # The sets are a function of these settings; a tree written with others is written again.
+        manifest = Path(self.data_dir) / "quickstart.json"
+        settings = {"seed": self.data_seed, "train_size": self.train_size, "test_size": self.test_size}
+        current = json.loads(manifest.read_text()) if manifest.is_file() else None
+        if current != settings or not (Path(self.data_dir) / self.train_file).is_file():
             write_quickstart_data(self.data_dir, self.data_seed, self.train_size, self.test_size)
+            manifest.write_text(json.dumps(settings) + "\n")
 
     def setup(self, stage: str | None = None) -> None:
         self.prepare_data()  # idempotent; also covers use outside a Trainer

@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
+from torchmetrics.aggregation import MeanMetric
 
 from denselora.adapters.base import Adapter
 from denselora.config import DTYPES
@@ -108,6 +109,7 @@ class FineTuner(L.LightningModule):
         self._batch_started = 0.0
         self._evaluator = None
         self.evaluation_result = None
+        self.val_accuracy = MeanMetric()
         # Checkpoints hold the adapter only; the base comes from `pretrained`/`model_config` on every load.
         self.strict_loading = False
 
@@ -216,10 +218,43 @@ class FineTuner(L.LightningModule):
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
             self.log("train/grad_norm", norm)
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> Tensor | None:
+        if dataloader_idx == 1:  # prompts to answer (the data module's val_generation_size)
+            self._validate_generation(batch)
+            return None
         loss = self.compute_loss(batch)
-        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=batch["input_ids"].size(0))
+        self.log(
+            "val/loss",
+            loss,
+            prog_bar=True,
+            sync_dist=True,
+            batch_size=batch["input_ids"].size(0),
+            add_dataloader_idx=False,
+        )
         return loss
+
+    def _validate_generation(self, batch: dict[str, Tensor]) -> None:
+        from denselora.evaluation import generate_completions
+        from denselora.tasks import score
+
+        prompts = self.trainer.datamodule.val_prompts
+        indices = batch["index"].tolist()
+        completions = generate_completions(
+            self.model,
+            self.tokenizer,
+            batch["input_ids"],
+            batch["attention_mask"],
+            max_new_tokens=self.max_new_tokens or max(prompts.tasks[i].max_new_tokens for i in indices),
+            num_beams=1,  # greedy: validation is a progress signal, the beams are for test
+        )
+        for index, completion in zip(indices, completions, strict=True):
+            outcome = score(prompts.tasks[index], completion, prompts.answers[index], prompt=prompts.prompts[index])
+            self.val_accuracy.update(float(outcome.correct))
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_accuracy.update_called:
+            self.log("val/accuracy", self.val_accuracy.compute(), prog_bar=True)
+        self.val_accuracy.reset()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]

@@ -49,6 +49,7 @@ def test_the_run_records_its_config_versions_and_metrics(fitted):
     config = (fitted / "config.yaml").read_text()
     assert "denselora.adapters.DenseLoRA" in config and "model_config" in config
     environment = json.loads((fitted / "environment.json").read_text())
+    assert environment["seed"] == 0  # quickstart.yaml's seed_everything
     assert environment["packages"]["torch"] == metadata.version("torch")
     assert environment["packages"]["denselora"] == metadata.version("denselora")
     events = EventAccumulator(str(fitted)).Reload()
@@ -101,3 +102,22 @@ def test_constructor_refuses_bad_settings():
         FineTuner(DenseLoRA(), model_config={"hidden_size": 8})
     with pytest.raises(ConfigError, match=r"model\.dtype"):
         FineTuner(DenseLoRA(), model_config=TINY_MODEL, dtype="int4")
+
+
+def test_validation_can_also_generate_and_score(tmp_path):
+    run(tiny_run_args(tmp_path, "--data.init_args.val_generation_size", "8"))
+    (run_dir,) = run_dirs(tmp_path)
+    events = EventAccumulator(str(run_dir)).Reload()
+    accuracy = events.Scalars("val/accuracy")
+    assert [e.step for e in accuracy] == [e.step for e in events.Scalars("val/loss")]
+    assert all(0.0 <= e.value <= 1.0 for e in accuracy)
+
+
+def test_same_seed_same_adapter(tmp_path):
+    adapters = []
+    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        run(tiny_run_args(tmp_path / name, "--seed_everything", seed))
+        (run_dir,) = run_dirs(tmp_path / name)
+        adapters.append(load_file(run_dir / "adapter" / "adapter_model.safetensors"))
+    assert all(torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0])
+    assert not all(torch.equal(adapters[0][k], adapters[2][k]) for k in adapters[0])
