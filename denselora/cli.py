@@ -27,9 +27,14 @@ _RECORDED_PACKAGES = (
 class RunRecordCallback(SaveConfigCallback):
     """Saves the resolved config (``config.yaml``) and the seed and package versions (``environment.json``)."""
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # Trainer.log_dir is a collective (rank 0 broadcasts it); ask on every rank, before the rank-0-only save.
+        self._log_dir = trainer.log_dir or trainer.default_root_dir
+        super().setup(trainer, pl_module, stage)
+
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         super().save_config(trainer, pl_module, stage)
-        log_dir = trainer.log_dir or trainer.default_root_dir
+        log_dir = self._log_dir
         if trainer.is_global_zero and log_dir:
             versions = {}
             for name in _RECORDED_PACKAGES:

@@ -25,7 +25,7 @@ from denselora.data.eval_sets import (
 from denselora.data.prompts import TEMPLATES
 from denselora.data.records import load_hub_dataset, load_json_dataset
 from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
-from denselora.data.samplers import LengthGroupedSampler
+from denselora.data.samplers import LengthGroupedSampler, ShardedTrainingSampler
 from denselora.data.tokenization import TrainingTokenizer
 from denselora.data.tokenizer import load_tokenizer
 from denselora.errors import DataError
@@ -233,9 +233,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         collate = PaddingCollator(self.tokenizer.pad_token_id, padding_side="right", pad_to_multiple_of=8)
         # Both orders are functions of (seed, epoch), so a run resumed mid-epoch sees the batches it would have.
         if self.group_by_length:
-            sampler = LengthGroupedSampler(list(self.train_dataset["length"]), self.micro_batch_size, self.seed)
+            order = LengthGroupedSampler(list(self.train_dataset["length"]), self.micro_batch_size, self.seed)
         else:
-            sampler = EpochShuffleSampler(len(self.train_dataset), self.seed)
+            order = EpochShuffleSampler(len(self.train_dataset), self.seed)
+        sampler = ShardedTrainingSampler(order, *self._rank_and_world())
         return ResumableDataLoader(
             self.train_dataset,
             batch_size=self.micro_batch_size,

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DistributedSampler, Sampler
 
-__all__ = ["LengthGroupedSampler", "ShardedLengthSortedSampler", "shard_indices"]
+__all__ = ["LengthGroupedSampler", "ShardedLengthSortedSampler", "ShardedTrainingSampler", "shard_indices"]
 
 
 class LengthGroupedSampler(Sampler[int]):
@@ -92,3 +92,46 @@ class ShardedLengthSortedSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class ShardedTrainingSampler(DistributedSampler):
+    """This rank's share of a training order, dealt round-robin: ``order[rank::world_size]``.
+
+    Micro-batch ``t`` of the ``N`` ranks together is then exactly micro-batch ``t`` of one process with an
+    ``N`` times larger batch, so adding devices changes the batch, not which examples are seen together.
+    The order is padded with its first examples to a multiple of ``world_size`` so that every rank takes the
+    same number of steps (as ``DistributedSampler`` does). It subclasses ``DistributedSampler`` so that
+    Lightning leaves it in place instead of wrapping it in a sampler that shuffles the order again.
+
+    Args:
+        order: a sampler whose order depends only on its epoch (``set_epoch`` is forwarded to it).
+        rank: this process's rank.
+        world_size: number of processes.
+    """
+
+    def __init__(self, order: Sampler[int], rank: int = 0, world_size: int = 1):
+        # Bypass DistributedSampler.__init__: it needs a dataset and may query torch.distributed.
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+        self.order = order
+        self.rank = rank
+        self.num_replicas = world_size
+        self.num_samples = -(-len(order) // world_size)
+        self.total_size = self.num_samples * world_size
+        self.shuffle = False
+        self.drop_last = False
+        self.seed = 0
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.order, "set_epoch"):
+            self.order.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(self.order)
+        indices += indices[: self.total_size - len(indices)]
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
+
+    def __len__(self) -> int:
+        return self.num_samples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -172,6 +173,14 @@ class FineTuner(L.LightningModule):
     def configure_model(self) -> None:
         if self.model is not None:
             return
+        # The random initialisation (a model_config base, the adapter) is a function of the run's seed alone,
+        # not of whatever drew from the global RNG before (a strategy's set-up differs between 1 and N devices).
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._build_model()
+
+    def _build_model(self) -> None:
         base = self.build_base_model()
         if self.gradient_checkpointing:
             # Non-reentrant: the reentrant kind yields no gradient when the checkpointed block's inputs
@@ -288,13 +297,17 @@ class FineTuner(L.LightningModule):
             # The run's result is its best validated adapter, as the authors keep it.
             state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
             self._load_adapter_tensors(state)
-        if self.trainer.is_global_zero and self.run_dir is not None:
-            directory = self.adapter.export(self.model, self.run_dir / ADAPTER_EXPORT_DIR)
+        run_dir = self.run_dir  # a collective: every rank asks
+        if self.trainer.is_global_zero and run_dir is not None:
+            directory = self.adapter.export(self.model, run_dir / ADAPTER_EXPORT_DIR)
             rank_zero_info(f"adapter written to {directory}")
 
     @property
     def run_dir(self) -> Path | None:
-        """The run directory (the logger's), where the config, the adapter and the evaluation go."""
+        """The run directory (the logger's), where the config, the adapter and the evaluation go.
+
+        Rank 0 broadcasts it (``Trainer.log_dir``), so every rank must ask, never rank 0 alone.
+        """
         if self._trainer is None:
             return None
         log_dir = self.trainer.log_dir
