@@ -8,13 +8,16 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from denselora.callbacks import LatestCheckpoint
-from denselora.errors import UserError
+from denselora.distributed import FSDP_STRATEGY_NAME
+from denselora.errors import ConfigError, UserError
 from denselora.training.finetuner import best_checkpoint
 
 __all__ = ["DenseLoRACLI", "main"]
@@ -72,6 +75,19 @@ class DenseLoRACLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        strategy = self._get(self.config_init, "trainer", default={}).get("strategy")
+        if strategy == "fsdp":
+            raise ConfigError(
+                "--trainer.strategy fsdp is Lightning's FSDP1, whose flat parameters would mix the frozen base with "
+                f"trainable adapters and cannot hold the shared encoder/decoder pairs; use --trainer.strategy "
+                f"{FSDP_STRATEGY_NAME} (FSDP2, adapter-only checkpoints)"
+            )
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except (ValueError, MisconfigurationException) as err:  # the Trainer refuses its settings
+            raise ConfigError(f"trainer settings: {err}") from None
 
     def after_fit(self) -> None:
         if getattr(self.model, "test_after_fit", False):

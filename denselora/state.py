@@ -62,19 +62,26 @@ def adapter_metadata(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def save_adapter(model: nn.Module, directory: str | os.PathLike) -> Path:
+def save_adapter(model: nn.Module, directory: str | os.PathLike, tensors: dict[str, Tensor] | None = None) -> Path:
     """Write the adapter of ``model`` to ``directory`` as ``adapter_model.safetensors`` + ``adapter_config.json``.
 
     Each file is written to a temporary name and renamed into place, so an interrupted save never leaves a
     half-written adapter behind an old, complete one.
+
+    Args:
+        model: the adapted model.
+        directory: created if missing.
+        tensors: the adapter tensors to write (default: ``get_adapter_state_dict(model)``); the caller of a
+            sharded model passes them gathered.
 
     Returns:
         The directory.
     """
     directory = Path(directory)
     metadata = adapter_metadata(model)
+    source = get_adapter_state_dict(model) if tensors is None else tensors
     tensors = {}
-    for name, tensor in get_adapter_state_dict(model).items():
+    for name, tensor in source.items():
         if tensor.device.type == "meta":
             raise ValueError(f"cannot save adapter tensor {name!r}: it is on the meta device and holds no data")
         tensors[name] = tensor.to("cpu").contiguous()

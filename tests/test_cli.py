@@ -84,8 +84,9 @@ def test_the_paper_recipe_is_what_commonsense_yaml_says(capsys):
             ["--model.init_args.model_config", "null", "--model.init_args.pretrained", "/no/such/model"],
             "no such directory",
         ),
+        (["--trainer.strategy", "fsdp"], "use --trainer.strategy denselora_fsdp"),
     ],
-    ids=["rank-zero", "rank-too-large", "targets", "fraction", "missing-train-file", "missing-model"],
+    ids=["rank-zero", "rank-too-large", "targets", "fraction", "missing-train-file", "missing-model", "fsdp1"],
 )
 def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message):
     with pytest.raises(SystemExit) as exit_info:

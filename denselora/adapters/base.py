@@ -30,8 +30,15 @@ class Adapter(abc.ABC):
         """The adapter's tensors (trainable or not), keyed as in ``model.state_dict()``, each tensor once."""
 
     @abc.abstractmethod
-    def export(self, model: nn.Module, directory: str | os.PathLike) -> Path:
-        """Write the adapter in its library's own format (loadable without this trainer's checkpoints)."""
+    def export(self, model: nn.Module, directory: str | os.PathLike, state: dict[str, Tensor] | None = None) -> Path:
+        """Write the adapter in its library's own format (loadable without this trainer's checkpoints).
+
+        Args:
+            model: the adapted model.
+            directory: where to write.
+            state: the adapter tensors to write, as :meth:`state_dict` keys them (default: read from ``model``;
+                give them when ``model`` is sharded and they were gathered).
+        """
 
     @abc.abstractmethod
     def load(self, model: nn.Module, directory: str | os.PathLike) -> nn.Module:

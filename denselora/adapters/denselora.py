@@ -32,8 +32,8 @@ class DenseLoRA(DenseLoRAConfig, Adapter):
     def state_dict(self, model: nn.Module) -> dict[str, Tensor]:
         return get_adapter_state_dict(model)
 
-    def export(self, model: nn.Module, directory: str | os.PathLike) -> Path:
-        return save_adapter(model, directory)
+    def export(self, model: nn.Module, directory: str | os.PathLike, state: dict[str, Tensor] | None = None) -> Path:
+        return save_adapter(model, directory, tensors=state)
 
     def load(self, model: nn.Module, directory: str | os.PathLike) -> nn.Module:
         return load_adapter(model, directory)

@@ -41,8 +41,8 @@ class PeftAdapter(Adapter):
         # from their PRNG key, so the trainable tensors determine the adapter.
         return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
 
-    def export(self, model: nn.Module, directory: str | os.PathLike) -> Path:
-        model.save_pretrained(str(directory))
+    def export(self, model: nn.Module, directory: str | os.PathLike, state: dict[str, Tensor] | None = None) -> Path:
+        model.save_pretrained(str(directory), state_dict=state)
         return Path(directory)
 
     def load(self, model: nn.Module, directory: str | os.PathLike) -> nn.Module:

@@ -19,6 +19,7 @@ from torchmetrics.aggregation import MeanMetric
 
 from denselora.adapters.base import Adapter
 from denselora.config import DTYPES
+from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import CheckpointMismatchError, ConfigError
 from denselora.quickstart import QUICKSTART_BASE, QUICKSTART_BASE_CONFIG, load_quickstart_base
 
@@ -188,6 +189,9 @@ class FineTuner(L.LightningModule):
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             base.config.use_cache = False
         self.model = self.adapter.apply(base)
+        mesh = getattr(self, "_device_mesh", None)
+        if mesh is not None:  # the FSDP strategy: shard after adapting, so the adapters are sharded too
+            self.model = shard_model(self.model, mesh["data_parallel"])
         # from_pretrained returns a model in eval mode; the new module must follow the LightningModule's mode
         # (training), or the adapter's dropout would silently stay off during fit.
         self.model.train(self.training)
@@ -261,6 +265,7 @@ class FineTuner(L.LightningModule):
             self.val_accuracy.update(float(outcome.correct))
 
     def on_validation_epoch_end(self) -> None:
+        reshard(self.model)  # FSDP: back to the shards the optimizer owns before training or saving resumes
         if self.val_accuracy.update_called:
             self.log("val/accuracy", self.val_accuracy.compute(), prog_bar=True)
         self.val_accuracy.reset()
@@ -297,9 +302,10 @@ class FineTuner(L.LightningModule):
             # The run's result is its best validated adapter, as the authors keep it.
             state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
             self._load_adapter_tensors(state)
-        run_dir = self.run_dir  # a collective: every rank asks
+        run_dir = self.run_dir  # collectives: every rank asks, and gathers a sharded adapter
+        state = self.adapter_state() if is_sharded(self.model) else None
         if self.trainer.is_global_zero and run_dir is not None:
-            directory = self.adapter.export(self.model, run_dir / ADAPTER_EXPORT_DIR)
+            directory = self.adapter.export(self.model, run_dir / ADAPTER_EXPORT_DIR, state)
             rank_zero_info(f"adapter written to {directory}")
 
     @property
@@ -314,8 +320,13 @@ class FineTuner(L.LightningModule):
         return Path(log_dir) if log_dir else Path(self.trainer.default_root_dir)
 
     # -------------------------------------------------------------------------------------- checkpointing
+    def adapter_state(self) -> dict[str, Tensor]:
+        """The adapter's tensors, whole even when sharded (a collective under FSDP: every rank calls it)."""
+        reshard(self.model)
+        return {k: full_tensor(v) for k, v in self.adapter.state_dict(self.model).items()}
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["state_dict"] = {f"model.{k}": v for k, v in self.adapter.state_dict(self.model).items()}
+        checkpoint["state_dict"] = {f"model.{k}": v for k, v in self.adapter_state().items()}
         checkpoint["adapter"] = self.adapter.metadata(self.model)
         checkpoint["rng"] = _rng_state()
 
@@ -343,10 +354,8 @@ class FineTuner(L.LightningModule):
 
     def _load_adapter_tensors(self, state: dict[str, Tensor]) -> None:
         self._check_adapter_keys(state)
-        params = {f"model.{k}": t for k, t in self.adapter.state_dict(self.model).items()}
-        with torch.no_grad():
-            for key, tensor in params.items():
-                tensor.copy_(state[key])
+        for key, tensor in self.adapter.state_dict(self.model).items():
+            copy_full_into(tensor, state[f"model.{key}"])
 
     # ------------------------------------------------------------------------------------------ evaluation
     def on_test_epoch_start(self) -> None:
