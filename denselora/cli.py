@@ -108,6 +108,7 @@ def main(args: list[str] | None = None) -> None:
             save_config_callback=RunRecordCallback,
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
+                "plugins": [{"class_path": "denselora.training.checkpoint_io.AtomicCheckpointIO"}],
                 "logger": {
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                     "init_args": {"save_dir": "runs", "name": "denselora"},

@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "MissingDataError",
+    "TrainingDivergedError",
     "UserError",
 ]
 
@@ -39,3 +40,7 @@ class AdapterMismatchError(UserError, ValueError):
 
 class CheckpointMismatchError(UserError, ValueError):
     """A training checkpoint does not fit the configured run (another base model, method, rank or targets)."""
+
+
+class TrainingDivergedError(UserError, RuntimeError):
+    """The loss became NaN or infinite; the run stops before the bad step, its checkpoints intact."""

@@ -13,11 +13,18 @@ import json
 import os
 import random
 import re
+import shutil
 from pathlib import Path
 
 import torch
 
-__all__ = ["QUICKSTART_BASE", "QUICKSTART_BASE_CONFIG", "load_quickstart_base", "quickstart_base_corpus"]
+__all__ = [
+    "QUICKSTART_BASE",
+    "QUICKSTART_BASE_CONFIG",
+    "ensure_quickstart_base",
+    "load_quickstart_base",
+    "quickstart_base_corpus",
+]
 
 #: The ``model.pretrained`` value that selects this base.
 QUICKSTART_BASE = "denselora/quickstart-base"
@@ -76,13 +83,19 @@ def _cache_root() -> Path:
 
 
 def load_quickstart_base(dtype: torch.dtype | None = None, cache_dir: str | os.PathLike | None = None):
-    """The quickstart base model, trained now (about half a minute on 2 CPU cores) or loaded from the cache.
-
-    Training uses its own seeded generator and leaves the global RNG as it found it, so a run's seed means
-    the same thing whether the base was cached or not.
-    """
+    """The quickstart base model, built now (about a minute on 2 CPU cores) or loaded from the cache."""
     from transformers import AutoModelForCausalLM
 
+    return AutoModelForCausalLM.from_pretrained(ensure_quickstart_base(cache_dir), dtype=dtype)
+
+
+def ensure_quickstart_base(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The directory of the cached quickstart base, building it first if it is not there.
+
+    Training uses its own seeded generator and leaves the global RNG as it found it, so a run's seed means
+    the same thing whether the base was cached or not. Processes building it at once each write a private
+    directory and rename it into place; the first rename wins and the models are identical.
+    """
     directory = Path(cache_dir) if cache_dir else _cache_root() / f"quickstart-base-v{_RECIPE['version']}"
     if not (directory / "config.json").is_file():
         with torch.random.fork_rng(devices=[]):
@@ -91,9 +104,11 @@ def load_quickstart_base(dtype: torch.dtype | None = None, cache_dir: str | os.P
         partial = directory.with_name(directory.name + f".partial-{os.getpid()}")
         model.save_pretrained(partial)
         (partial / "recipe.json").write_text(json.dumps(_RECIPE, indent=2) + "\n")
-        if not (directory / "config.json").is_file():  # another process may have finished first
+        try:
             os.replace(partial, directory)
-    return AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)
+        except OSError:  # another process finished first; its model is the same one
+            shutil.rmtree(partial, ignore_errors=True)
+    return directory
 
 
 def _train_base():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import lightning as L
@@ -18,8 +17,8 @@ class LatestCheckpoint(Callback):
 
     Lightning's ``ModelCheckpoint(save_last=True)`` refreshes ``last.ckpt`` only when it saves a top-k
     checkpoint, so after a validation that did not improve, a crash would lose every step since the last
-    improvement. Each write goes to a temporary file that is renamed over the old one, so a run killed while
-    saving still has its previous ``last.ckpt``.
+    improvement. That a kill during a write leaves the previous file whole is the checkpoint IO's part
+    (:class:`denselora.training.checkpoint_io.AtomicCheckpointIO`, the command line's default).
 
     Args:
         every_n_train_steps: optimizer steps between writes (0: only after validation and at the end).
@@ -54,10 +53,5 @@ class LatestCheckpoint(Callback):
     def _save(self, trainer: L.Trainer) -> None:
         if trainer.global_step == self._saved_at_step or trainer.fast_dev_run:
             return
-        path = self.checkpoint_path(trainer)
-        temporary = path.with_name(f".{path.name}.partial")
-        trainer.save_checkpoint(temporary)
-        if trainer.is_global_zero:
-            os.replace(temporary, path)
-        trainer.strategy.barrier("latest_checkpoint")
+        trainer.save_checkpoint(self.checkpoint_path(trainer))
         self._saved_at_step = trainer.global_step

@@ -20,8 +20,8 @@ from torchmetrics.aggregation import MeanMetric
 from denselora.adapters.base import Adapter
 from denselora.config import DTYPES
 from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
-from denselora.errors import CheckpointMismatchError, ConfigError
-from denselora.quickstart import QUICKSTART_BASE, QUICKSTART_BASE_CONFIG, load_quickstart_base
+from denselora.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
+from denselora.quickstart import QUICKSTART_BASE, QUICKSTART_BASE_CONFIG, ensure_quickstart_base, load_quickstart_base
 
 __all__ = ["FineTuner", "best_checkpoint"]
 
@@ -167,6 +167,8 @@ class FineTuner(L.LightningModule):
 
     def prepare_data(self) -> None:
         # Bad targets or ranks surface here, in a second, rather than after the data and the weights load.
+        if self.pretrained == QUICKSTART_BASE:
+            ensure_quickstart_base()  # built once here (one process per node), then loaded by every rank
         skeleton = self.build_base_skeleton()
         if skeleton is not None:
             self.adapter.apply(skeleton)
@@ -214,9 +216,23 @@ class FineTuner(L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.compute_loss(batch)
+        self._stop_if_diverged(loss, batch_idx)
         batch_size = batch["input_ids"].size(0)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         return loss
+
+    def _stop_if_diverged(self, loss: Tensor, batch_idx: int) -> None:
+        # Decided jointly: a rank that stopped alone would leave the others waiting in the gradient all-reduce.
+        finite = self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True)
+        if finite:
+            return
+        latest = getattr(self.trainer.checkpoint_callback, "best_model_path", "") or "none saved yet"
+        raise TrainingDivergedError(
+            f"the training loss is {loss.item()} at optimizer step {self.global_step} (epoch {self.current_epoch}, "
+            f"batch {batch_idx}); training stopped before this step changed anything. The checkpoints written so "
+            f"far are intact (last.ckpt, and the best: {latest}); lower model.learning_rate, raise warmup_steps, "
+            "or look for bad records, then resume with --ckpt_path"
+        )
 
     def on_train_batch_end(self, outputs: Any, batch: dict[str, Tensor], batch_idx: int) -> None:
         seconds = time.perf_counter() - self._batch_started
