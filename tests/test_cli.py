@@ -85,8 +85,18 @@ def test_the_paper_recipe_is_what_commonsense_yaml_says(capsys):
             "no such directory",
         ),
         (["--trainer.strategy", "fsdp"], "use --trainer.strategy denselora_fsdp"),
+        (["--data.init_args.eval_datasets", "[synth_boolq, hellaswag]"], "not found: .*dataset/hellaswag/test.json"),
     ],
-    ids=["rank-zero", "rank-too-large", "targets", "fraction", "missing-train-file", "missing-model", "fsdp1"],
+    ids=[
+        "rank-zero",
+        "rank-too-large",
+        "targets",
+        "fraction",
+        "missing-train-file",
+        "missing-model",
+        "fsdp1",
+        "missing-test-set",
+    ],
 )
 def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -98,12 +108,19 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message
     assert re.search(f"^error: .*{message}", err, re.MULTILINE), err
 
 
-def test_a_truncated_training_file_exits_2_without_traceback(tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "record-without-output"])
+def test_bad_training_data_exits_2_without_traceback(tmp_path, damage):
     from denselora.data import write_quickstart_data
 
     write_quickstart_data(tmp_path / "source", train_size=40, test_size=2)
-    train = tmp_path / "truncated.json"
-    train.write_text((tmp_path / "source" / "ft-training_set" / "synthetic_train.json").read_text()[:500])
+    text = (tmp_path / "source" / "ft-training_set" / "synthetic_train.json").read_text()
+    train = tmp_path / "train.json"
+    if damage == "truncated":
+        train.write_text(text[:500])
+    else:
+        records = json.loads(text)
+        del records[7]["output"]
+        train.write_text(json.dumps(records))
     run_args = tiny_run_args(tmp_path, "--trainer.max_steps", "1", "--data.train_file", str(train))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "denselora", *run_args]
@@ -111,6 +128,8 @@ def test_a_truncated_training_file_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert f"error: {train}" in result.stderr
+    if damage == "record-without-output":
+        assert "record 7" in result.stderr and "'output'" in result.stderr
 
 
 def test_a_checkpoint_of_another_rank_is_refused(tmp_path, capsys):

@@ -21,6 +21,7 @@ from denselora.data.eval_sets import (
     load_eval_set,
     load_predict_set,
     scored_prompts,
+    test_file_path,
 )
 from denselora.data.prompts import TEMPLATES
 from denselora.data.records import load_hub_dataset, load_json_dataset
@@ -28,7 +29,7 @@ from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
 from denselora.data.samplers import LengthGroupedSampler, ShardedTrainingSampler
 from denselora.data.tokenization import TrainingTokenizer
 from denselora.data.tokenizer import load_tokenizer
-from denselora.errors import DataError
+from denselora.errors import DataError, MissingDataError
 from denselora.tasks import COMMONSENSE_DATASETS, MATH_DATASETS
 
 __all__ = ["CommonsenseDataModule", "LLMAdaptersDataModule", "MathDataModule"]
@@ -203,6 +204,8 @@ class LLMAdaptersDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Load and tokenize what ``stage`` needs (cached by ``datasets``; calling it again is cheap)."""
+        if stage == "fit":
+            self.check_eval_files()
         if stage in ("fit", "validate", None) and self.train_file is not None and self.train_dataset is None:
             train, validation = self.split_train_records(self.load_train_records())
             self.train_dataset = self._tokenize(train, "training data")
@@ -294,6 +297,23 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             )
             for eval_set in self.eval_sets
         ]
+
+    def check_eval_files(self) -> None:
+        """Fail now, not after hours of training, if a test set named in ``eval_datasets`` is missing.
+
+        Raises:
+            MissingDataError: naming every missing test file.
+        """
+        missing = [
+            str(test_file_path(self.data_dir, entry.split(":", 1)[0].strip()))
+            for entry in self.eval_dataset_names
+            if not test_file_path(self.data_dir, entry.split(":", 1)[0].strip()).is_file()
+        ]
+        if missing:
+            raise MissingDataError(
+                f"test set(s) named in eval_datasets not found: {', '.join(missing)}. Copy the LLM-Adapters "
+                "dataset/<name>/ folders there, or remove those names from data.init_args.eval_datasets."
+            )
 
     def load_predict_set(self) -> PredictSet:
         if self.predict_file is None:
