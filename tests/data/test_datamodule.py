@@ -50,7 +50,12 @@ def test_real_training_batches_are_correctly_masked(shared_data, datasets_cache)
 
 
 def test_real_math_training_file(shared_data, datasets_cache):
-    dm = MathDataModule(str(shared_data.root), train_file="ft-training_set/math_data.json", cache_dir=datasets_cache)
+    dm = MathDataModule(
+        str(shared_data.root),
+        train_file="ft-training_set/math_data.json",
+        eval_datasets=["gsm8k", "AQuA"],  # fitting checks that the test sets exist; SingleEq and mawps are not here
+        cache_dir=datasets_cache,
+    )
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert (batch["labels"] == batch["input_ids"]).logical_or(batch["attention_mask"] == 0).all()  # all tokens
