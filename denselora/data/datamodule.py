@@ -204,10 +204,11 @@ class LLMAdaptersDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Load and tokenize what ``stage`` needs (cached by ``datasets``; calling it again is cheap)."""
-        if stage == "fit":
-            self.check_eval_files()
         if stage in ("fit", "validate", None) and self.train_file is not None and self.train_dataset is None:
-            train, validation = self.split_train_records(self.load_train_records())
+            records = self.load_train_records()
+            if stage == "fit":
+                self.check_eval_files()
+            train, validation = self.split_train_records(records)
             self.train_dataset = self._tokenize(train, "training data")
             self.val_dataset = None if validation is None else self._tokenize(validation, "validation data")
             if validation is not None and self.val_generation_size:
