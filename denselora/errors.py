@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "MissingDataError",
+    "MissingRunFileError",
     "UserError",
 ]
 
@@ -39,3 +40,7 @@ class AdapterMismatchError(UserError, ValueError):
 
 class CheckpointMismatchError(UserError, ValueError):
     """A training checkpoint does not fit the configured run (another base model, method, rank or targets)."""
+
+
+class MissingRunFileError(UserError, FileNotFoundError):
+    """A run directory, or a file a command needs from one, does not exist; the message names the path."""
