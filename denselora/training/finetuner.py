@@ -20,6 +20,7 @@ from denselora.adapters.base import Adapter
 from denselora.config import DTYPES
 from denselora.errors import CheckpointMismatchError, ConfigError
 from denselora.quickstart import QUICKSTART_BASE, QUICKSTART_BASE_CONFIG, load_quickstart_base
+from denselora.training.parameter_record import write_parameter_record
 
 __all__ = ["FineTuner", "best_checkpoint"]
 
@@ -195,6 +196,9 @@ class FineTuner(L.LightningModule):
 
     def on_fit_start(self) -> None:
         rank_zero_info(self.adapter.summary(self.model))
+        if self.trainer.is_global_zero and self.run_dir is not None:
+            # parameters.json: the trainable share, after callbacks have frozen what they freeze.
+            write_parameter_record(self.model, self.adapter.method, getattr(self.adapter, "r", None), self.run_dir)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._batch_started = time.perf_counter()
