@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save
 from torch import Tensor
 
 from denselora.errors import MissingRunFileError
@@ -93,7 +94,8 @@ class UpdateSnapshot:
             )
         metadata = {"format": FORMAT, "method": self.method, "step": str(self.step), "matrices": json.dumps(layout)}
         partial = path.with_name(f".{path.name}.partial")
-        save_file(tensors, str(partial), metadata=metadata)
+        # Bytes written by Python, so the file gets the usual permissions (umask), as the run's other files.
+        partial.write_bytes(save(tensors, metadata=metadata))
         os.replace(partial, path)
         return path
 
