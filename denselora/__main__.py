@@ -1,4 +1,30 @@
-from denselora.cli import main
+"""``python -m denselora``: the trainer (``fit``, ``validate``, ``test``, ``predict``) and the run tools.
+
+``figure`` and ``report`` read finished runs and are dispatched here, before LightningCLI (which knows only
+its own subcommands) is even imported; everything else goes to :func:`denselora.cli.main`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from denselora.tools import SUMMARIES, TOOLS, run_tool
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in TOOLS:
+        sys.exit(run_tool(args[0], args[1:]))
+    if args and args[0] in ("-h", "--help"):
+        print("Commands that read finished runs (each has --help):")
+        for name, summary in SUMMARIES.items():
+            print(f"  python -m denselora {name}: {summary}")
+        print("The trainer:")
+    from denselora.cli import main as cli_main
+
+    cli_main(None if argv is None else args)
+
 
 if __name__ == "__main__":
     main()

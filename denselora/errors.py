@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "MissingDataError",
+    "MissingRunFileError",
     "TrainingDivergedError",
     "UserError",
 ]
@@ -44,3 +45,7 @@ class CheckpointMismatchError(UserError, ValueError):
 
 class TrainingDivergedError(UserError, RuntimeError):
     """The loss became NaN or infinite; the run stops before the bad step, its checkpoints intact."""
+
+
+class MissingRunFileError(UserError, FileNotFoundError):
+    """A run directory, or a file a command needs from one, does not exist; the message names the path."""

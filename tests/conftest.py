@@ -48,3 +48,31 @@ def randomize_adapters(model: torch.nn.Module, seed: int = 0, std: float = 0.1) 
     with torch.no_grad():
         for param in get_adapter_params(model).values():
             param.copy_(torch.randn(param.shape, generator=generator) * std)
+
+
+@pytest.fixture(scope="session")
+def density_runs(tmp_path_factory):
+    """A DenseLoRA run (r=16) and a LoRA run (r=8) of the tiny model, each watched by the update-density
+    callback every 3 of its 6 steps on q_proj and down_proj of the first and last block, then evaluated:
+    ``{"denselora": run directory, "lora": run directory}``.
+    """
+    import json
+
+    from tests.training.cli_runs import REPO, run, tiny_run_args
+
+    root = tmp_path_factory.mktemp("density-runs")
+    monitor = json.dumps(
+        {
+            "class_path": "denselora.callbacks.UpdateDensityMonitor",
+            "init_args": {"every_n_steps": 3, "layers": [0, -1], "targets": ["q_proj", "down_proj"]},
+        }
+    )
+    evaluate = ("--model.init_args.test_after_fit", "true", "--data.init_args.test_size", "2")
+    common = ("--trainer.callbacks+", monitor, *evaluate)
+    run(tiny_run_args(root, *common))
+    lora = REPO / "lightning_configs" / "baselines" / "lora.yaml"
+    run(tiny_run_args(root, "--config", str(lora), "--model.init_args.adapter.init_args.r", "8", *common))
+    return {
+        "denselora": root / "runs" / "quickstart" / "version_0",
+        "lora": root / "runs" / "lora" / "version_0",
+    }

@@ -1,5 +1,7 @@
 """Lightning callbacks of the trainer."""
 
+from denselora.callbacks.freeze_encoder_decoder import FreezeEncoderDecoder
 from denselora.callbacks.latest_checkpoint import LatestCheckpoint
+from denselora.callbacks.update_density import UpdateDensityMonitor
 
-__all__ = ["LatestCheckpoint"]
+__all__ = ["FreezeEncoderDecoder", "LatestCheckpoint", "UpdateDensityMonitor"]

@@ -22,6 +22,7 @@ from denselora.config import DTYPES
 from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
 from denselora.quickstart import QUICKSTART_BASE, QUICKSTART_BASE_CONFIG, ensure_quickstart_base, load_quickstart_base
+from denselora.training.parameter_record import write_parameter_record
 
 __all__ = ["FineTuner", "best_checkpoint"]
 
@@ -210,6 +211,10 @@ class FineTuner(L.LightningModule):
 
     def on_fit_start(self) -> None:
         rank_zero_info(self.adapter.summary(self.model))
+        run_dir = self.run_dir  # a collective: every rank asks
+        if self.trainer.is_global_zero and run_dir is not None:
+            # parameters.json: the trainable share, after callbacks have frozen what they freeze.
+            write_parameter_record(self.model, self.adapter.method, getattr(self.adapter, "r", None), run_dir)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self._batch_started = time.perf_counter()

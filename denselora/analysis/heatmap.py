@@ -1,0 +1,84 @@
+"""Heatmaps of update magnitudes on one shared colour scale, drawn with matplotlib's Agg renderer.
+
+Only the object-oriented API is used (``Figure`` and ``FigureCanvasAgg``, never ``pyplot``), so rendering
+needs no display, touches no global backend state, and is safe inside a training process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["figure_to_array", "render_heatmaps", "save_figure"]
+
+
+def render_heatmaps(
+    panels: Sequence[tuple[str, np.ndarray]],
+    *,
+    title: str | None = None,
+    vmax: float | None = None,
+    colorbar_label: str = "|Δ|",
+    cmap: str = "viridis",
+    panel_inches: float = 2.6,
+    dpi: int = 100,
+):
+    """Draw matrices side by side, all on one colour scale from 0 to ``vmax``, with one colour bar.
+
+    Args:
+        panels: ``(title, values)`` pairs; ``values`` of shape ``(rows, cols)``, non-negative.
+        title: the figure's title.
+        vmax: top of the colour scale; default: the largest value of all panels.
+        colorbar_label: the colour bar's label.
+        cmap: a matplotlib colour map name.
+        panel_inches: width and height of one panel.
+        dpi: resolution.
+
+    Returns:
+        A ``matplotlib.figure.Figure`` (pass it to :func:`figure_to_array` or ``savefig``).
+    """
+    from matplotlib.figure import Figure
+
+    if not panels:
+        raise ValueError("render_heatmaps needs at least one panel")
+    values = [np.asarray(v, dtype=np.float64) for _, v in panels]
+    top = max(float(v.max()) if v.size else 0.0 for v in values) if vmax is None else float(vmax)
+    top = top if top > 0 else 1e-12  # an all-zero update still gets a valid colour scale
+    width, height = panel_inches * len(panels) + 1.2, panel_inches + (0.7 if title else 0.4)
+    # A fixed layout: matplotlib's layout engines cost about 0.1 s more per figure, paid at every log.
+    figure = Figure(figsize=(width, height), dpi=dpi)
+    figure.subplots_adjust(left=0.35 / width, right=1 - 0.2 / width, bottom=0.3 / height, top=1 - 0.55 / height)
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    image = None
+    for ax, (name, _), data in zip(axes, panels, values, strict=True):
+        image = ax.imshow(data, vmin=0.0, vmax=top, cmap=cmap, interpolation="nearest", aspect="equal")
+        ax.set_title(name, fontsize=9)
+        # Ticks at the ends only: they say the size, and tick layout is most of the drawing time.
+        ax.set_xticks([0, data.shape[1] - 1])
+        ax.set_yticks([0, data.shape[0] - 1])
+        ax.tick_params(labelsize=7, length=2)
+    figure.colorbar(image, ax=list(axes), shrink=0.85, label=colorbar_label)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def figure_to_array(figure) -> np.ndarray:
+    """Render a figure to an RGB image, shape ``(height, width, 3)``, ``uint8`` (for TensorBoard's ``add_image``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    """Write a figure as a PNG (the format follows the suffix) and return the path."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure)
+    figure.savefig(path)
+    return path

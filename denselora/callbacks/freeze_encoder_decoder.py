@@ -1,0 +1,188 @@
+"""Freezing DenseLoRA's shared encoders and decoders: the paper's "Freeze" ablation (Tab. 4), or a warm-up phase."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import BaseFinetuning
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+
+from denselora.errors import ConfigError
+from denselora.inject import adapted_layers, get_shared
+from denselora.modules.shared import SharedEncoderDecoders
+
+__all__ = ["FreezeEncoderDecoder"]
+
+PARAM_GROUP_NAME = "encoder_decoder"
+
+
+class FreezeEncoderDecoder(BaseFinetuning):
+    """Trains only the ``M`` matrices while the shared encoders ``W_e`` and decoders ``W_d`` stay frozen, for the
+    whole run (the paper's "Freeze", Tab. 4) or until an optimizer step or epoch, after which they train too.
+
+    **Freezing** happens before the optimizer is built, so the frozen tensors are not in it at all (no
+    optimizer state, no weight decay, untouched bit for bit). Lightning offers no callback hook between
+    ``configure_model`` and ``configure_optimizers``, so :meth:`setup` builds the model itself, inside the same
+    strategy and precision contexts the trainer would use; ``configure_model`` is idempotent, as Lightning
+    requires, and the trainer's own call then finds the model built.
+
+    **A frozen pair must not be the zero-initialised one.** DenseLoRA starts ``W_d`` at zero; frozen there,
+    the adapter's output and the gradient of every ``M`` stay exactly zero and nothing trains. With
+    ``reinitialize`` (the default), when every decoder is still all zeros (a fresh run), the decoders are drawn
+    like the encoders (kaiming-uniform, ``a = sqrt(5)``) and every ``M`` is set to zero instead, so the
+    adapter still outputs exactly zero at step 0 (as LoRA's ``B = 0`` and VeRA's ``b = 0`` do) and ``M``
+    gets a gradient through the frozen random decoder. The draws use the seeded global generator.
+
+    **Unfreezing** (``unfreeze_at_step`` or ``unfreeze_at_epoch``) makes the pairs trainable and adds them to
+    the optimizer as a new parameter group named ``encoder_decoder`` (so LearningRateMonitor logs it as
+    ``lr-AdamW/encoder_decoder``), at ``lr_factor`` times the first group's peak learning rate, and extends
+    every learning-rate scheduler of that optimizer to the new group, so it follows the same schedule from
+    where it stands (a ``LambdaLR`` would otherwise leave the new group at a constant rate). The step of the
+    unfreeze is part of the checkpoint: resuming from a later checkpoint rebuilds the group before Lightning
+    loads the optimizer and scheduler states into it.
+
+    Under DDP only freezing for the whole run is supported: DDP decides once, when it wraps the model, which
+    parameters' gradients it averages, and would leave the unfrozen pairs out.
+
+    Args:
+        unfreeze_at_step: unfreeze before this optimizer step (the first ``unfreeze_at_step`` steps train only
+            ``M``); ``None``: do not unfreeze by step.
+        unfreeze_at_epoch: unfreeze when this epoch (0-based) starts; ``None``: do not unfreeze by epoch.
+        lr_factor: learning rate of the unfrozen pairs relative to that of the ``M`` matrices.
+        reinitialize: draw a random frozen decoder (and zero ``M``) when the decoders are still all zeros.
+    """
+
+    def __init__(
+        self,
+        unfreeze_at_step: int | None = None,
+        unfreeze_at_epoch: int | None = None,
+        lr_factor: float = 1.0,
+        reinitialize: bool = True,
+    ) -> None:
+        super().__init__()
+        if unfreeze_at_step is not None and unfreeze_at_epoch is not None:
+            raise ConfigError("FreezeEncoderDecoder: give unfreeze_at_step or unfreeze_at_epoch, not both")
+        for name, value in (("unfreeze_at_step", unfreeze_at_step), ("unfreeze_at_epoch", unfreeze_at_epoch)):
+            if value is not None and value < 1:
+                raise ConfigError(f"FreezeEncoderDecoder.{name} must be at least 1 (or null: never), got {value}")
+        if not lr_factor > 0:
+            raise ConfigError(f"FreezeEncoderDecoder.lr_factor must be positive, got {lr_factor}")
+        self.unfreeze_at_step = unfreeze_at_step
+        self.unfreeze_at_epoch = unfreeze_at_epoch
+        self.lr_factor = lr_factor
+        self.reinitialize = reinitialize
+        self.unfrozen_at_step: int | None = None
+
+    @property
+    def unfreezes(self) -> bool:
+        """Whether the pairs are to be unfrozen during the run."""
+        return self.unfreeze_at_step is not None or self.unfreeze_at_epoch is not None
+
+    # ----------------------------------------------------------------------------------------------- hooks
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if self.unfreezes and trainer.world_size > 1:
+            raise ConfigError(
+                "FreezeEncoderDecoder cannot unfreeze under a multi-process strategy: DDP fixes the parameters "
+                "whose gradients it averages when it wraps the model. Freeze for the whole run (no "
+                "unfreeze_at_step/unfreeze_at_epoch) or train on one device."
+            )
+        _build_model(trainer, pl_module)
+        super().setup(trainer, pl_module, stage)  # calls freeze_before_training
+
+    def freeze_before_training(self, pl_module: L.LightningModule) -> None:
+        shared = _shared_pairs(pl_module)
+        self.freeze(shared)
+        if self.reinitialize and all(torch.count_nonzero(pair.decoder) == 0 for pair in shared.values()):
+            _draw_frozen_pairs(_adapted_model(pl_module), shared)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Resuming from a checkpoint taken after the unfreeze: the optimizer was just built without the
+        # pairs; give it their group back before Lightning loads the saved optimizer state into it.
+        if self.unfrozen_at_step is not None:
+            self._unfreeze(trainer, pl_module, self.unfrozen_at_step)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        # global_step counts finished optimizer steps, so this is the first micro-batch of step
+        # unfreeze_at_step + 1: the whole accumulation window sees the unfrozen pairs.
+        step = trainer.global_step
+        if self.unfreeze_at_step is not None and self.unfrozen_at_step is None and step >= self.unfreeze_at_step:
+            self._unfreeze(trainer, pl_module, step)
+
+    def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        if self.unfreeze_at_epoch is not None and self.unfrozen_at_step is None and epoch >= self.unfreeze_at_epoch:
+            self._unfreeze(pl_module.trainer, pl_module, pl_module.trainer.global_step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"unfrozen_at_step": self.unfrozen_at_step}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.unfrozen_at_step = state_dict.get("unfrozen_at_step")
+
+    # ---------------------------------------------------------------------------------------------- work
+    def _unfreeze(self, trainer: L.Trainer, pl_module: L.LightningModule, step: int) -> None:
+        shared = _shared_pairs(pl_module)
+        optimizer = trainer.optimizers[0]
+        self.make_trainable(shared)
+        # Identity, not value, decides what the optimizer already holds (a zero decoder equals a zero M).
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        params = [p for p in self.filter_params(shared, requires_grad=True) if id(p) not in held]
+        if params:
+            first = optimizer.param_groups[0]
+            peak = first.get("initial_lr", first["lr"])
+            base_lr = self.lr_factor * peak
+            lr = base_lr * (first["lr"] / peak) if peak else base_lr  # where the schedule stands now
+            optimizer.add_param_group({"params": params, "lr": lr, "initial_lr": base_lr, "name": PARAM_GROUP_NAME})
+            for config in trainer.lr_scheduler_configs:
+                scheduler = config.scheduler
+                if getattr(scheduler, "optimizer", None) is optimizer:
+                    scheduler.base_lrs.append(base_lr)
+                    if hasattr(scheduler, "lr_lambdas"):  # LambdaLR, MultiplicativeLR: one function per group
+                        scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
+        self.unfrozen_at_step = step
+        rank_zero_info(f"FreezeEncoderDecoder: encoder/decoder pairs train from optimizer step {step + 1} on")
+
+
+def _adapted_model(pl_module: L.LightningModule) -> nn.Module:
+    model = getattr(pl_module, "model", None)
+    return pl_module if model is None else model
+
+
+def _shared_pairs(pl_module: L.LightningModule) -> SharedEncoderDecoders:
+    try:
+        return get_shared(_adapted_model(pl_module))
+    except ValueError:
+        method = getattr(getattr(pl_module, "adapter", None), "method", type(pl_module).__name__)
+        raise ConfigError(
+            f"FreezeEncoderDecoder freezes DenseLoRA's shared encoder/decoder pairs, and this run's model has "
+            f"none (method {method!r}); use it with denselora.adapters.DenseLoRA"
+        ) from None
+
+
+def _build_model(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    """Run ``configure_model`` now, as ``Trainer`` would (same contexts), if the model is not built yet."""
+    if getattr(pl_module, "model", None) is not None:
+        return
+    with (
+        trainer.strategy.tensor_init_context(),
+        trainer.strategy.model_sharded_context(),
+        trainer.precision_plugin.module_init_context(),
+    ):
+        pl_module.configure_model()
+
+
+@torch.no_grad()
+def _draw_frozen_pairs(model: nn.Module, shared: SharedEncoderDecoders) -> None:
+    for pair in shared.values():
+        nn.init.kaiming_uniform_(pair.decoder, a=math.sqrt(5))
+    for layer in adapted_layers(model).values():
+        layer.M.zero_()
+    rank_zero_info(
+        "FreezeEncoderDecoder: the decoders were at their zero initialisation, under which a frozen pair trains "
+        "nothing; drew them like the encoders and set every M to zero (the adapter still starts at zero output)"
+    )

@@ -1,0 +1,42 @@
+"""``<run>/parameters.json``: what a run trains, written when fitting starts, read by ``python -m denselora report``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+__all__ = ["PARAMETER_RECORD", "parameter_record", "read_parameter_record", "write_parameter_record"]
+
+PARAMETER_RECORD = "parameters.json"
+
+
+def parameter_record(model: nn.Module, method: str, r: int | None) -> dict[str, Any]:
+    """The counts of ``model`` as it is now: ``trainable`` (``requires_grad``), ``total`` (adapters included) and
+    ``trainable_percent`` = 100 * trainable / total, the "Params (%)" column of the paper's tables."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {
+        "method": method,
+        "r": r,
+        "trainable": trainable,
+        "total": total,
+        "trainable_percent": 100.0 * trainable / total if total else 0.0,
+    }
+
+
+def write_parameter_record(model: nn.Module, method: str, r: int | None, directory: str | os.PathLike) -> Path:
+    """Write :func:`parameter_record` to ``<directory>/parameters.json`` and return the path."""
+    path = Path(directory) / PARAMETER_RECORD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(parameter_record(model, method, r), indent=2) + "\n")
+    return path
+
+
+def read_parameter_record(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The record of a run directory, or ``None`` when it has none (a run that did not fit)."""
+    path = Path(directory) / PARAMETER_RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
