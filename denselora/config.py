@@ -40,7 +40,8 @@ class DenseLoRAConfig:
         dropout_sites: ``"all"`` applies dropout where the authors' release does (on the input, after the
             encoder activation and after the decoder activation); ``"input"`` only on the input, as LoRA.
         train_encoder_decoder: ``False`` freezes the shared encoders and decoders so that only the ``M``
-            matrices train (the paper's "Freeze" ablation).
+            matrices train (the paper's "Freeze" ablation). A decoder frozen at zero would train nothing, so
+            then the decoders are drawn like the encoders and each ``M`` starts at zero (output still exactly 0).
         sharing: ``"name"`` shares one encoder/decoder among all layers with the same module name, as the
             paper (all ``q_proj`` layers share one pair; a name whose layers differ in shape gets one pair
             per shape). ``"layer"`` gives every adapted layer its own pair, i.e. LoRA with a dense ``M``.

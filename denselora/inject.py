@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from denselora.config import DenseLoRAConfig
@@ -21,6 +23,7 @@ __all__ = [
     "find_targets",
     "get_shared",
     "has_denselora",
+    "init_for_frozen_pairs",
 ]
 
 #: Attribute of the root module under which the shared encoder/decoder pairs are registered.
@@ -89,6 +92,8 @@ def apply_denselora(model: nn.Module, config: DenseLoRAConfig) -> nn.Module:
         model.get_submodule(parent_path).register_module(child_name, layer)
     shared = SharedEncoderDecoders(config, groups).train(model.training)
     model.register_module(SHARED_MODULE_NAME, shared)
+    if not config.train_encoder_decoder:
+        init_for_frozen_pairs(model)
 
     trainable = get_adapter_params(model)
     if not config.train_encoder_decoder:
@@ -96,6 +101,21 @@ def apply_denselora(model: nn.Module, config: DenseLoRAConfig) -> nn.Module:
         trainable = {name: p for name, p in trainable.items() if id(p) not in frozen}
     set_trainable_params(model, trainable)
     return model
+
+
+@torch.no_grad()
+def init_for_frozen_pairs(model: nn.Module) -> None:
+    """Re-initialise an adapted model for frozen encoder/decoder pairs (the paper's "Freeze").
+
+    With the usual initialisation ``W_d = 0``, a frozen decoder keeps the adapter's output, and so the gradient
+    of every ``M``, at exactly zero for the whole run: nothing would train. So the decoders are drawn like the
+    encoders (kaiming-uniform, ``a = sqrt(5)``) and every ``M`` starts at zero instead; the adapter still
+    outputs exactly zero at step 0 (as LoRA's ``B = 0``), and ``M`` gets its gradient from the first step.
+    """
+    for pair in get_shared(model).values():
+        nn.init.kaiming_uniform_(pair.decoder, a=math.sqrt(5))
+    for layer in adapted_layers(model).values():
+        nn.init.zeros_(layer.M)
 
 
 def has_denselora(model: nn.Module) -> bool:

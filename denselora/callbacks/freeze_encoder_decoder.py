@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import lightning as L
@@ -12,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
 from denselora.errors import ConfigError
-from denselora.inject import adapted_layers, get_shared
+from denselora.inject import get_shared, init_for_frozen_pairs
 from denselora.modules.shared import SharedEncoderDecoders
 
 __all__ = ["FreezeEncoderDecoder"]
@@ -99,7 +98,7 @@ class FreezeEncoderDecoder(BaseFinetuning):
         shared = _shared_pairs(pl_module)
         self.freeze(shared)
         if self.reinitialize and all(torch.count_nonzero(pair.decoder) == 0 for pair in shared.values()):
-            _draw_frozen_pairs(_adapted_model(pl_module), shared)
+            _draw_frozen_pairs(_adapted_model(pl_module))
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Resuming from a checkpoint taken after the unfreeze: the optimizer was just built without the
@@ -176,12 +175,8 @@ def _build_model(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pl_module.configure_model()
 
 
-@torch.no_grad()
-def _draw_frozen_pairs(model: nn.Module, shared: SharedEncoderDecoders) -> None:
-    for pair in shared.values():
-        nn.init.kaiming_uniform_(pair.decoder, a=math.sqrt(5))
-    for layer in adapted_layers(model).values():
-        layer.M.zero_()
+def _draw_frozen_pairs(model: nn.Module) -> None:
+    init_for_frozen_pairs(model)
     rank_zero_info(
         "FreezeEncoderDecoder: the decoders were at their zero initialisation, under which a frozen pair trains "
         "nothing; drew them like the encoders and set every M to zero (the adapter still starts at zero output)"

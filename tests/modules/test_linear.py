@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from denselora import DenseLoRAConfig, DenseLoRALinear, apply_denselora, get_adapter_params
+from denselora import DenseLoRAConfig, DenseLoRALinear, adapted_layers, apply_denselora, get_adapter_params
 from denselora.modules.shared import EncoderDecoder
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
 from tests.modules.reference import reference_output
@@ -87,6 +87,22 @@ def test_at_initialisation_only_the_decoders_get_gradient(input_ids):
     for name, pair in model.denselora.items():
         assert pair.decoder.grad.abs().sum() > 0, name
         assert pair.encoder.grad.abs().sum() == 0, name
+
+
+def test_freeze_starts_at_the_base_output_and_trains_M_from_the_first_step(input_ids):
+    # A decoder frozen at zero would leave every M without gradient; Freeze draws the pairs and zeroes M instead.
+    model = build_tiny_llama()
+    with torch.no_grad():
+        base = model(input_ids).logits
+    config = DenseLoRAConfig(r=4, target_modules=LLAMA_TARGETS, train_encoder_decoder=False)
+    apply_denselora(model, config)
+    with torch.no_grad():
+        assert torch.equal(model(input_ids).logits, base)
+    assert all(pair.decoder.abs().sum() > 0 for pair in model.denselora.values())
+    model.train()
+    model(input_ids, labels=input_ids).loss.backward()
+    for name, layer in adapted_layers(model).items():
+        assert layer.M.grad is not None and layer.M.grad.abs().sum() > 0, name
 
 
 def test_freeze_trains_only_M(input_ids):
