@@ -22,7 +22,7 @@ def test_quickstart_fits_and_beats_its_base(tmp_path, monkeypatch):
     assert accuracy["synth_boolq"] >= 0.9, accuracy
     assert results["mean_accuracy"] >= 0.4, accuracy
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
-    assert (tmp_path / "cache" / "quickstart-base-v2" / "config.json").is_file()
+    assert (tmp_path / "cache" / "quickstart-base-v3" / "config.json").is_file()
 
     # ... and the cached base alone is at chance on the same true/false questions.
     from denselora.data.quickstart import QuickstartDataModule
