@@ -47,6 +47,9 @@ class DenseLoRAConfig:
             per shape). ``"layer"`` gives every adapted layer its own pair, i.e. LoRA with a dense ``M``.
         dtype: adapter parameter dtype (``"float32"``, ``"bfloat16"``, ``"float16"``, ``"float64"``);
             ``None`` follows each base layer's weight dtype.
+        fused: compute each adapted layer (base product and update) as one autograd function that keeps only
+            ``r``-wide intermediates for backward and regenerates dropout masks from a seed. Same result up to
+            floating-point rounding and dropout draws; ``False`` uses plain autograd ops (the reference).
     """
 
     r: int = 16
@@ -58,6 +61,7 @@ class DenseLoRAConfig:
     train_encoder_decoder: bool = True
     sharing: Literal["name", "layer"] = "name"
     dtype: str | None = None
+    fused: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
@@ -78,6 +82,8 @@ class DenseLoRAConfig:
             raise ConfigError(
                 f"DenseLoRAConfig.train_encoder_decoder must be true or false, got {self.train_encoder_decoder!r}"
             )
+        if not isinstance(self.fused, bool):
+            raise ConfigError(f"DenseLoRAConfig.fused must be true or false, got {self.fused!r}")
         if self.dtype is not None:
             self.dtype = str(self.dtype).removeprefix("torch.")
             _check_choice("dtype", self.dtype, tuple(DTYPES))

@@ -86,6 +86,7 @@ def apply_denselora(model: nn.Module, config: DenseLoRAConfig) -> nn.Module:
             dropout=config.dropout,
             dropout_sites=config.dropout_sites,
             dtype=config.torch_dtype,
+            fused=config.fused,
         )
         layer.train(target.module.training)  # a new module starts in training mode; keep the model's mode
         parent_path, _, child_name = target.path.rpartition(".")

@@ -31,6 +31,7 @@ def test_defaults_are_the_authors_commonsense_recipe():
         ({"sharing": "shape"}, "sharing must be one of"),
         ({"dtype": "int8"}, "dtype must be one of"),
         ({"train_encoder_decoder": "no"}, "train_encoder_decoder must be true or false"),
+        ({"fused": "yes"}, "fused must be true or false"),
     ],
 )
 def test_bad_values_are_refused_with_the_field_named(kwargs, message):

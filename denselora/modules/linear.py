@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from denselora.modules.functional import denselora_delta, merged_delta_weight
+from denselora.modules.fused import fused_denselora_linear
 from denselora.modules.shared import EncoderDecoder
 
 __all__ = ["DenseLoRALinear"]
@@ -32,6 +33,9 @@ class DenseLoRALinear(nn.Module):
         dropout: dropout probability.
         dropout_sites: ``"all"`` or ``"input"`` (see :class:`denselora.DenseLoRAConfig`).
         dtype: dtype of ``M``; ``None`` follows the base weight.
+        fused: compute the layer with :func:`~denselora.modules.fused.fused_denselora_linear` (one autograd
+            node, ``r``-wide saved tensors) while the base weight is frozen; otherwise base product plus
+            :func:`~denselora.modules.functional.denselora_delta`.
     """
 
     def __init__(
@@ -45,6 +49,7 @@ class DenseLoRALinear(nn.Module):
         dropout: float = 0.0,
         dropout_sites: str = "all",
         dtype: torch.dtype | None = None,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         if (shared.in_features, shared.out_features) != (base.in_features, base.out_features):
@@ -65,6 +70,7 @@ class DenseLoRALinear(nn.Module):
         self.activation = activation
         self.dropout = dropout
         self.dropout_sites = dropout_sites
+        self.fused = fused
         self.M = nn.Parameter(torch.empty(self.r, self.r, device=base.weight.device, dtype=dtype or base.weight.dtype))
         # A plain attribute, not a submodule: the pair is registered once, at the model's root.
         object.__setattr__(self, "encoder_decoder", shared)
@@ -95,9 +101,24 @@ class DenseLoRALinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Base output plus the update. Shapes: ``(..., k)`` -> ``(..., d)``."""
-        out = F.linear(x, self.weight, self.bias)
         if self.merged or not self.adapter_enabled:
-            return out
+            return F.linear(x, self.weight, self.bias)
+        if self.fused and not self.weight.requires_grad and (self.bias is None or not self.bias.requires_grad):
+            shared = self.encoder_decoder
+            return fused_denselora_linear(
+                x,
+                self.weight,
+                self.bias,
+                shared.encoder,
+                self.M,
+                shared.decoder,
+                scale=self.scale,
+                activation=self.activation,
+                dropout=self.dropout,
+                dropout_sites=self.dropout_sites,
+                training=self.training,
+            )
+        out = F.linear(x, self.weight, self.bias)
         return out + self.delta(x).to(out.dtype)
 
     @torch.no_grad()

@@ -1,0 +1,196 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from denselora import DenseLoRAConfig, apply_denselora
+from denselora.modules.dropout_masks import draw_seed, drop_mask
+from denselora.modules.functional import denselora_delta
+from denselora.modules.fused import fused_denselora_linear
+from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
+
+K, D, R = 24, 40, 4
+
+
+def _tensors(dtype=torch.float64, bias=True, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, grad=True):
+        return (torch.randn(*shape, generator=generator, dtype=torch.float64) / math.sqrt(shape[-1])).to(dtype)
+
+    x = randn(3, 5, K).requires_grad_()
+    weight = randn(D, K)
+    b = randn(D) if bias else None
+    encoder, M, decoder = randn(R, K).requires_grad_(), randn(R, R).requires_grad_(), randn(D, R).requires_grad_()
+    return x, weight, b, encoder, M, decoder
+
+
+def _grads(out, tensors, seed=1):
+    grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype)
+    return torch.autograd.grad(out, tensors, grad_out)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "identity"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_matches_the_autograd_reference_in_float64(activation, bias):
+    x, weight, b, encoder, M, decoder = _tensors(bias=bias)
+    trained = (x, encoder, M, decoder)
+    fused = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, activation=activation)
+    reference = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0, activation=activation)
+    torch.testing.assert_close(fused, reference, rtol=0, atol=1e-13)
+    for got, expected in zip(_grads(fused, trained), _grads(reference, trained), strict=True):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-13)
+
+
+def _explicit_dropout_reference(x, weight, b, encoder, M, decoder, scale, p, sites, seed):
+    """The update written out with the masks that ``seed`` stands for (float64 autograd ops)."""
+    act = F.gelu
+
+    def drop(t, site):
+        if site not in sites:
+            return t
+        mask = drop_mask(seed, site, t.shape, p, t.device)
+        return torch.where(mask.drop, 0.0, t) * mask.scale
+
+    rows = x.reshape(-1, K)
+    u = drop(act(F.linear(F.linear(drop(act(F.linear(drop(rows, 0), encoder)), 1), M), decoder)), 2)
+    return (F.linear(rows, weight, b) + scale * u).view(*x.shape[:-1], D)
+
+
+@pytest.mark.parametrize("dropout_sites, sites", [("all", (0, 1, 2)), ("input", (0,))])
+def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites):
+    x, weight, b, encoder, M, decoder = _tensors()
+    trained = (x, encoder, M, decoder)
+    torch.manual_seed(5)
+    fused = fused_denselora_linear(
+        x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.3, dropout_sites=dropout_sites, training=True
+    )
+    torch.manual_seed(5)
+    seed = draw_seed()
+    expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.3, sites, seed)
+    torch.testing.assert_close(fused, expected, rtol=0, atol=1e-13)
+    # Backward regenerates the forward's masks: gradients agree with the explicit masks' autograd.
+    for got, want in zip(_grads(fused, trained), _grads(expected, trained), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+    assert not torch.equal(fused, fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0))
+
+
+def test_gradcheck_with_dropout():
+    x, weight, b, encoder, M, decoder = _tensors()
+
+    def layer(x, encoder, M, decoder):
+        torch.manual_seed(3)
+        return fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=1.5, dropout=0.4, training=True)
+
+    assert torch.autograd.gradcheck(layer, (x, encoder, M, decoder))
+
+
+def _saved_shapes(run):
+    shapes = []
+
+    def pack(t):
+        shapes.append(tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        run()
+    return shapes
+
+
+def test_backward_keeps_only_r_wide_activations():
+    x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
+    rows = x.reshape(-1, K)
+    params = {tuple(t.shape) for t in (weight, encoder, M, decoder)}
+
+    def fused():
+        fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.1, training=True)
+
+    def reference():
+        F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0, dropout=0.1, training=True)
+
+    activations = [s for s in _saved_shapes(fused) if s not in params and s != tuple(rows.shape)]
+    assert activations and all(s == (rows.shape[0], R) for s in activations), activations
+    # The plain autograd ops keep d-wide tensors; the check above would see them.
+    assert any(s[-1] == D for s in _saved_shapes(reference) if s not in params)
+
+
+def test_zero_decoder_gives_the_base_output_bit_for_bit_even_with_dropout():
+    x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
+    with torch.no_grad():
+        decoder.zero_()
+    out = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.5, training=True)
+    assert torch.equal(out, F.linear(x, weight, b))
+
+
+def test_inference_path_equals_the_autograd_path():
+    x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
+    with_graph = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
+    with torch.no_grad():
+        without = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
+    assert with_graph.grad_fn is not None and without.grad_fn is None
+    assert torch.equal(with_graph, without)
+
+
+def test_mixed_dtypes_compute_in_the_adapter_dtype():
+    x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
+    x16 = x.detach().bfloat16().requires_grad_()
+    out = fused_denselora_linear(x16, weight.bfloat16(), b.bfloat16(), encoder, M, decoder, scale=2.0)
+    reference = F.linear(x16, weight.bfloat16(), b.bfloat16()) + denselora_delta(
+        x16, encoder, M, decoder, scale=2.0
+    ).bfloat16()
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, reference, rtol=1e-2, atol=1e-2)
+    grads = _grads(out.float(), (x16, encoder, M, decoder))
+    assert grads[0].dtype == torch.bfloat16 and all(g.dtype == torch.float32 for g in grads[1:])
+
+
+def test_autocast_computes_in_the_autocast_dtype_and_trains_float32_parameters():
+    x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
+        reference = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, reference.to(out.dtype), rtol=2e-2, atol=2e-2)
+    grads = _grads(out.float(), (encoder, M, decoder))
+    expected = _grads(reference.float(), (encoder, M, decoder))
+    for got, want in zip(grads, expected, strict=True):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=5e-2, atol=5e-2)
+
+
+def test_refuses_a_trainable_base_weight():
+    x, weight, b, encoder, M, decoder = _tensors()
+    with pytest.raises(ValueError, match="frozen base"):
+        fused_denselora_linear(x, weight.requires_grad_(), b, encoder, M, decoder, scale=1.0)
+
+
+def _loss_and_grads(config, input_ids, checkpointing=False):
+    model = apply_denselora(build_tiny_llama(seed=0, dtype=torch.float64), config).train()
+    randomize_adapters(model)
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    torch.manual_seed(9)
+    loss = model(input_ids=input_ids, labels=input_ids).loss
+    loss.backward()
+    return loss, {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_a_fused_model_trains_like_the_reference_model(input_ids, checkpointing):
+    """Whole LLaMA, float64, no dropout: the same loss and gradients, with activation checkpointing too."""
+    fused = _loss_and_grads(DenseLoRAConfig(r=4, dropout=0.0, target_modules=LLAMA_TARGETS), input_ids, checkpointing)
+    plain = _loss_and_grads(DenseLoRAConfig(r=4, dropout=0.0, target_modules=LLAMA_TARGETS, fused=False), input_ids)
+    torch.testing.assert_close(fused[0], plain[0], rtol=0, atol=1e-12)
+    assert fused[1].keys() == plain[1].keys()
+    for name, grad in fused[1].items():
+        torch.testing.assert_close(grad, plain[1][name], rtol=0, atol=1e-12, msg=name)
+
+
+def test_activation_checkpointing_recomputes_the_same_dropout(input_ids):
+    config = DenseLoRAConfig(r=4, dropout=0.3, target_modules=LLAMA_TARGETS)
+    plain = _loss_and_grads(config, input_ids)
+    checkpointed = _loss_and_grads(config, input_ids, checkpointing=True)
+    torch.testing.assert_close(checkpointed[0], plain[0], rtol=0, atol=1e-12)
+    for name, grad in checkpointed[1].items():
+        torch.testing.assert_close(grad, plain[1][name], rtol=0, atol=1e-12, msg=name)
