@@ -1,0 +1,97 @@
+"""Training-step benchmark: forward + backward of DenseLoRA, PEFT LoRA and the frozen base, interleaved.
+
+    python -m benchmarks.train_step                         # CPU-sized LLaMA, micro-batch 4 x 128
+    python -m benchmarks.train_step --shape llama3-8b --batch 16 --seq 256      # on a GPU
+    python -m benchmarks.train_step --gradient-checkpointing
+
+One step is what a fine-tuning step costs besides the optimizer (which updates ~0.01 % of the parameters):
+forward, cross-entropy loss, backward. The frozen base runs backward to its input embeddings, the floor any
+adapter pays. Prints the median step time per variant, its ratio to the frozen base and to PEFT LoRA, and
+memory: on a GPU the peak allocated, everywhere the activations autograd saved for backward.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from benchmarks.common import (
+    VARIANTS,
+    add_common_arguments,
+    base_model,
+    build_variants,
+    device_name,
+    format_table,
+    interleaved,
+)
+
+
+def make_step(model: nn.Module, input_ids: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
+        for param in model.parameters():
+            param.grad = None
+        model(input_ids=input_ids, labels=input_ids).loss.backward()
+
+    return step
+
+
+def saved_for_backward(model: nn.Module, input_ids: torch.Tensor) -> int:
+    """Bytes autograd keeps for one step's backward: every distinct storage, parameters excluded."""
+    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = model(input_ids=input_ids, labels=input_ids).loss
+    loss.backward()
+    return sum(storages.values())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__.split("\n")[0])
+    add_common_arguments(parser)
+    parser.add_argument("--batch", type=int, default=4, help="micro-batch size (default 4)")
+    parser.add_argument("--seq", type=int, default=128, help="tokens per sequence (default 128)")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2, help="steps per variant per round (default 2)")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    base = base_model(args.shape, device, dtype, args.seed)
+    models = build_variants(base, args.variants, args.rank, args.dropout)
+    generator = torch.Generator().manual_seed(args.seed)
+    input_ids = torch.randint(0, base.config.vocab_size, (args.batch, args.seq), generator=generator).to(device)
+    steps = {}
+    for name, model in models.items():
+        # Every variant runs backward down to the input embeddings; the frozen base would skip it otherwise.
+        model.enable_input_require_grads()
+        if args.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        steps[name] = make_step(model, input_ids)
+
+    results = interleaved(steps, args.rounds, device, repeats=args.repeats)
+    for name, model in models.items():
+        # Counted after timing, in a step of its own: the hooks cost time.
+        results[name].saved_bytes = saved_for_backward(model, input_ids)
+    print(
+        f"training step, {args.shape} shape, micro-batch {args.batch} x {args.seq}, {dtype}, r={args.rank}, "
+        f"dropout {args.dropout}, gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, "
+        f"{args.rounds} rounds x {args.repeats} steps, on {device_name(device)}"
+    )
+    print(format_table(results, "ms", 1e3))
+    for name in models:
+        print(f"  {name}: {VARIANTS[name]}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
