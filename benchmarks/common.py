@@ -24,6 +24,8 @@ __all__ = [
     "device_name",
     "format_table",
     "interleaved",
+    "print_report",
+    "setup",
     "synchronize",
 ]
 
@@ -91,6 +93,22 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="what to compare (default: all)",
     )
     parser.add_argument("--seed", type=int, default=0)
+
+
+def setup(args: argparse.Namespace) -> tuple[torch.device, torch.dtype, nn.Module, dict[str, nn.Module]]:
+    """The device, base dtype, base model and variants that the common arguments ask for."""
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    base = base_model(args.shape, device, dtype, args.seed)
+    return device, dtype, base, build_variants(base, args.variants, args.rank, args.dropout)
+
+
+def print_report(title: str, results: dict[str, Measurement], unit: str, scale: float) -> None:
+    """The title line, the table and what each variant is."""
+    print(title)
+    print(format_table(results, unit, scale))
+    for name in results:
+        print(f"  {name}: {VARIANTS[name]}")
 
 
 def device_name(device: torch.device) -> str:

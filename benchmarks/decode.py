@@ -14,15 +14,7 @@ import argparse
 
 import torch
 
-from benchmarks.common import (
-    VARIANTS,
-    add_common_arguments,
-    base_model,
-    build_variants,
-    device_name,
-    format_table,
-    interleaved,
-)
+from benchmarks.common import add_common_arguments, device_name, interleaved, print_report, setup
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -32,10 +24,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated per call (default 64)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
-    base = base_model(args.shape, device, dtype, args.seed)
-    models = build_variants(base, args.variants, args.rank, args.dropout)
+    device, dtype, base, models = setup(args)
     generator = torch.Generator().manual_seed(args.seed)
     prompt = torch.randint(0, base.config.vocab_size, (1, args.prompt), generator=generator).to(device)
 
@@ -58,13 +47,11 @@ def main(argv: list[str] | None = None) -> dict:
     results = interleaved(steps, args.rounds, device)
     for measurement in results.values():
         measurement.seconds = [s / args.new_tokens for s in measurement.seconds]
-    print(
+    title = (
         f"decoding, {args.shape} shape, batch 1, prompt {args.prompt} + {args.new_tokens} new tokens (greedy, "
         f"KV cache), {dtype}, r={args.rank}, {args.rounds} rounds, on {device_name(device)}"
     )
-    print(format_table(results, "ms per token", 1e3))
-    for name in models:
-        print(f"  {name}: {VARIANTS[name]}")
+    print_report(title, results, "ms per token", 1e3)
     return results
 
 

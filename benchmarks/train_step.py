@@ -18,15 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from benchmarks.common import (
-    VARIANTS,
-    add_common_arguments,
-    base_model,
-    build_variants,
-    device_name,
-    format_table,
-    interleaved,
-)
+from benchmarks.common import add_common_arguments, device_name, interleaved, print_report, setup
 
 
 def make_step(model: nn.Module, input_ids: torch.Tensor) -> Callable[[], None]:
@@ -64,10 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=2, help="steps per variant per round (default 2)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
-    base = base_model(args.shape, device, dtype, args.seed)
-    models = build_variants(base, args.variants, args.rank, args.dropout)
+    device, dtype, base, models = setup(args)
     generator = torch.Generator().manual_seed(args.seed)
     input_ids = torch.randint(0, base.config.vocab_size, (args.batch, args.seq), generator=generator).to(device)
     steps = {}
@@ -82,14 +71,12 @@ def main(argv: list[str] | None = None) -> dict:
     for name, model in models.items():
         # Counted after timing, in a step of its own: the hooks cost time.
         results[name].saved_bytes = saved_for_backward(model, input_ids)
-    print(
+    title = (
         f"training step, {args.shape} shape, micro-batch {args.batch} x {args.seq}, {dtype}, r={args.rank}, "
         f"dropout {args.dropout}, gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, "
         f"{args.rounds} rounds x {args.repeats} steps, on {device_name(device)}"
     )
-    print(format_table(results, "ms", 1e3))
-    for name in models:
-        print(f"  {name}: {VARIANTS[name]}")
+    print_report(title, results, "ms", 1e3)
     return results
 
 

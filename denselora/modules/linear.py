@@ -87,17 +87,16 @@ class DenseLoRALinear(nn.Module):
     def delta(self, x: Tensor) -> Tensor:
         """The adapter's update for inputs ``x`` (``(..., k)`` -> ``(..., d)``), in the adapter's dtype."""
         shared = self.encoder_decoder
-        return denselora_delta(
-            x,
-            shared.encoder,
-            self.M,
-            shared.decoder,
-            scale=self.scale,
-            activation=self.activation,
-            dropout=self.dropout,
-            dropout_sites=self.dropout_sites,
-            training=self.training,
-        )
+        return denselora_delta(x, shared.encoder, self.M, shared.decoder, **self._update_options())
+
+    def _update_options(self) -> dict:
+        return {
+            "scale": self.scale,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "dropout_sites": self.dropout_sites,
+            "training": self.training,
+        }
 
     def forward(self, x: Tensor) -> Tensor:
         """Base output plus the update. Shapes: ``(..., k)`` -> ``(..., d)``."""
@@ -106,17 +105,7 @@ class DenseLoRALinear(nn.Module):
         if self.fused and not self.weight.requires_grad and (self.bias is None or not self.bias.requires_grad):
             shared = self.encoder_decoder
             return fused_denselora_linear(
-                x,
-                self.weight,
-                self.bias,
-                shared.encoder,
-                self.M,
-                shared.decoder,
-                scale=self.scale,
-                activation=self.activation,
-                dropout=self.dropout,
-                dropout_sites=self.dropout_sites,
-                training=self.training,
+                x, self.weight, self.bias, shared.encoder, self.M, shared.decoder, **self._update_options()
             )
         out = F.linear(x, self.weight, self.bias)
         return out + self.delta(x).to(out.dtype)
