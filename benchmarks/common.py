@@ -131,8 +131,13 @@ def base_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int) 
     config = LlamaConfig(**SHAPES[shape], max_position_embeddings=4096, tie_word_embeddings=False)
     config._attn_implementation = "sdpa"
     torch.manual_seed(seed)
-    with torch.device(device):
-        model = LlamaForCausalLM(config).to(dtype)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # built in the final dtype: an 8B model never exists in float32
+    try:
+        with torch.device(device):
+            model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(previous)
     model.requires_grad_(False)
     return model
 

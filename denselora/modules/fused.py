@@ -5,7 +5,8 @@ pre-activation (``N x d``) for backward, and launches a handful of elementwise k
 tensors. Here forward keeps only two ``N x r`` intermediates (the encoder's pre-activation and ``M``'s output)
 plus the layer input, which the model keeps anyway; backward recomputes the ``d``-wide pre-activation with one
 ``N x r x d`` product and regenerates the dropout masks from a seed (:mod:`denselora.modules.dropout_masks`).
-The base product, the adapter's addition and the input gradient of both paths share one output buffer.
+The update is added into the base product's output buffer, and one ``addmm`` sums the input gradients of
+the two paths.
 
 The result equals :func:`denselora.modules.functional.denselora_delta` added to the base output, up to the
 order of floating-point operations (dropout masks aside, which come from a different generator).
@@ -31,7 +32,7 @@ def _mask(seed: int | None, site: int, like: Tensor, p: float, sites: tuple[int,
 
 
 def _zero_dropped(t: Tensor, mask: DropMask) -> Tensor:
-    # torch.where beats masked_fill several times over on a CPU, and matches it on a GPU.
+    # torch.where: several times faster than masked_fill on a CPU.
     return torch.where(mask.drop, 0.0, t)
 
 

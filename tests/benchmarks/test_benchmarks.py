@@ -6,7 +6,7 @@ from benchmarks import decode, train_step
 from benchmarks.common import VARIANTS
 
 
-@pytest.mark.parametrize("extra", [[], ["--gradient-checkpointing", "--batch", "1"]])
+@pytest.mark.parametrize("extra", [[], ["--gradient-checkpointing", "--batch", "1", "--dtype", "bfloat16"]])
 def test_train_step_table(capsys, extra):
     results = train_step.main(
         ["--shape", "tiny", "--device", "cpu", "--rounds", "2", "--repeats", "1", "--seq", "16", *extra]
