@@ -33,3 +33,15 @@ def test_quickstart_fits_and_beats_its_base(tmp_path, monkeypatch):
     data.setup("test")
     base = evaluate(load_quickstart_base(), data.tokenizer, data.eval_sets, num_beams=1, print_fn=None)
     assert 0.3 <= base.datasets[0].accuracy <= 0.7
+
+    # The base knows the facts the answers need (a base that collapsed to one fixed reply would not).
+    from denselora.data import format_prompt
+
+    model, tokenizer, known = load_quickstart_base(), data.tokenizer, 0
+    numbers = range(40, 60)
+    for number in numbers:
+        prompt = tokenizer(format_prompt("alpaca", f"Tell me about the number {number}."), return_tensors="pt")
+        out = model.generate(**prompt, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        reply = tokenizer.decode(out[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
+        known += reply.startswith(f"{number} is an {'even' if number % 2 == 0 else 'odd'} number")
+    assert known >= 0.7 * len(numbers), known
