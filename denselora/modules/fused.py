@@ -100,6 +100,8 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
 
         mask_z = _mask(seed, 1, a, p, sites)
         grad_M = g_c.t() @ _code(a, gelu, mask_z) if needs_M else None
+        if not (needs_encoder or needs_x):  # frozen pairs ("Freeze") and an input without gradient
+            return None, None, None, None, grad_M, grad_decoder, None, None, None, None, None
         g_z = g_c @ M
         if mask_z is not None:
             g_z = _zero_dropped(g_z, mask_z).mul_(mask_z.scale)

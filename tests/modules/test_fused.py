@@ -194,3 +194,13 @@ def test_activation_checkpointing_recomputes_the_same_dropout(input_ids):
     torch.testing.assert_close(checkpointed[0], plain[0], rtol=0, atol=1e-12)
     for name, grad in checkpointed[1].items():
         torch.testing.assert_close(grad, plain[1][name], rtol=0, atol=1e-12, msg=name)
+
+
+def test_frozen_pairs_and_an_input_without_gradient_still_train_M():
+    x, weight, b, encoder, M, decoder = _tensors()
+    x, encoder, decoder = x.detach(), encoder.detach(), decoder.detach()
+    torch.manual_seed(2)
+    fused = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.2, training=True)
+    torch.manual_seed(2)
+    expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.2, (0, 1, 2), draw_seed())
+    torch.testing.assert_close(_grads(fused, (M,))[0], _grads(expected, (M,))[0], rtol=0, atol=1e-13)
