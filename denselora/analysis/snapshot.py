@@ -18,6 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor
 
+from denselora.analysis.tracked import WatchedMatrixName
 from denselora.errors import MissingRunFileError
 
 __all__ = ["FORMAT", "SNAPSHOT_FILE", "MatrixSnapshot", "UpdateSnapshot"]
@@ -27,7 +28,7 @@ FORMAT = "denselora.update_density/1"
 
 
 @dataclass
-class MatrixSnapshot:
+class MatrixSnapshot(WatchedMatrixName):
     """One watched matrix at the start and at the snapshot's step.
 
     Attributes:
@@ -47,14 +48,6 @@ class MatrixSnapshot:
     cols: tuple[int, int]
     initial: Tensor
     current: Tensor
-
-    @property
-    def group(self) -> str:
-        return f"layer{self.layer}.{self.target}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.group}/{self.matrix}"
 
     @property
     def delta(self) -> Tensor:

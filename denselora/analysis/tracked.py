@@ -15,8 +15,26 @@ from denselora.modules.linear import DenseLoRALinear
 __all__ = ["TrackedMatrix", "find_tracked_matrices"]
 
 
+class WatchedMatrixName:
+    """The names of a watched matrix, from its ``layer``, ``target`` and ``matrix`` fields."""
+
+    layer: int
+    target: str
+    matrix: str
+
+    @property
+    def group(self) -> str:
+        """The adapted layer, e.g. ``"layer3.up_proj"``: one heatmap image per group."""
+        return f"layer{self.layer}.{self.target}"
+
+    @property
+    def key(self) -> str:
+        """A unique name, e.g. ``"layer3.up_proj/M"``."""
+        return f"{self.group}/{self.matrix}"
+
+
 @dataclass(frozen=True)
-class TrackedMatrix:
+class TrackedMatrix(WatchedMatrixName):
     """One adapter matrix whose update is watched, through an ``r x r`` window.
 
     DenseLoRA's ``M`` is ``r x r`` and is watched whole. LoRA's ``A`` (``r x k``) and ``B`` (``d x r``) are far
@@ -42,16 +60,6 @@ class TrackedMatrix:
     rows: tuple[int, int]
     cols: tuple[int, int]
     parameter: nn.Parameter = field(repr=False, compare=False)
-
-    @property
-    def group(self) -> str:
-        """The adapted layer, e.g. ``"layer3.up_proj"``: one heatmap image per group."""
-        return f"layer{self.layer}.{self.target}"
-
-    @property
-    def key(self) -> str:
-        """A unique name, e.g. ``"layer3.up_proj/M"``."""
-        return f"{self.group}/{self.matrix}"
 
     def window(self) -> Tensor:
         """A float32 CPU copy of the watched entries, shape ``(rows[1] - rows[0], cols[1] - cols[0])``."""

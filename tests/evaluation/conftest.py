@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
+
+from tests.conftest import tiny_llama_config
 
 # One definition of the shared fixtures, in tests/data/conftest.py.
 from tests.data.conftest import datasets_cache, quickstart_root, shared_data, tiny_tokenizer  # noqa: F401
@@ -13,13 +15,9 @@ from tests.data.conftest import datasets_cache, quickstart_root, shared_data, ti
 def build_model(tokenizer, seed: int = 0, pad_token_id: int | None = None) -> LlamaForCausalLM:
     """A 2-layer LLaMA (hidden 64) with random weights, vocabulary matching ``tokenizer``."""
     torch.manual_seed(seed)
-    config = LlamaConfig(
+    config = tiny_llama_config(
         vocab_size=len(tokenizer),
-        hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         max_position_embeddings=512,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
