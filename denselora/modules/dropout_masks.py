@@ -12,6 +12,8 @@ probability, so the expected output is unchanged.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -66,9 +68,7 @@ def drop_mask(seed: int, site: int, shape: torch.Size | tuple[int, ...], p: floa
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    numel = 1
-    for size in shape:
-        numel *= size
+    numel = math.prod(shape)
     generator = _generator(device).manual_seed((seed * 3 + site) % 2**63)
     words = torch.empty((numel + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None, generator=generator)
     uniform = words.view(torch.int16)[:numel].view(shape)

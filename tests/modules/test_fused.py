@@ -16,7 +16,7 @@ K, D, R = 24, 40, 4
 def _tensors(dtype=torch.float64, bias=True, seed=0):
     generator = torch.Generator().manual_seed(seed)
 
-    def randn(*shape, grad=True):
+    def randn(*shape):
         return (torch.randn(*shape, generator=generator, dtype=torch.float64) / math.sqrt(shape[-1])).to(dtype)
 
     x = randn(3, 5, K).requires_grad_()
