@@ -4,9 +4,10 @@ Plain autograd keeps, per adapted layer, the dropped copy of the input (``N x k`
 pre-activation (``N x d``) for backward, and launches a handful of elementwise kernels over ``d``-wide
 tensors. Here forward keeps only two ``N x r`` intermediates (the encoder's pre-activation and ``M``'s output)
 plus the layer input, which the model keeps anyway; backward recomputes the ``d``-wide pre-activation with one
-``N x r x d`` product and regenerates the dropout masks from a seed (:mod:`denselora.modules.dropout_masks`).
-The update is added into the base product's output buffer, and one ``addmm`` sums the input gradients of
-the two paths.
+``N x r x d`` product. Dropout masks (:mod:`denselora.modules.dropout_masks`) are either kept as the positions
+of the dropped entries (a CPU's: ``8p`` bytes per entry) or drawn again from the call's seed (a GPU's dense
+masks). Masks, activations and gradients are applied in place on fresh ``d``-wide buffers, the update is added
+into the base product's output buffer, and one in-place ``addmm`` sums the input gradients of the two paths.
 
 The result equals :func:`denselora.modules.functional.denselora_delta` added to the base output, up to the
 order of floating-point operations (dropout masks aside, which come from a different generator).
@@ -18,22 +19,28 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from denselora.modules.dropout_masks import DropMask, draw_seed, drop_mask
+from denselora.modules.dropout_masks import DropMask, draw_seed, drop_masks
 
 __all__ = ["fused_denselora_linear"]
 
-_SITES = {"all": (0, 1, 2), "input": (0,)}
+#: How many of the three dropouts (input, after the encoder, after the decoder) each setting uses.
+_SITES = {"all": 3, "input": 1}
+
+_NO_MASKS = (None, None, None)
 
 
-def _mask(seed: int | None, site: int, like: Tensor, p: float, sites: tuple[int, ...]) -> DropMask | None:
-    if seed is None or site not in sites:
-        return None
-    return drop_mask(seed, site, like.shape, p, like.device)
+def _masks(seed: int | None, p: float, sites: int, x: Tensor, r: int, d: int) -> tuple[DropMask | None, ...]:
+    """The call's masks for the input (``... x k``), the code (``... x r``) and the update (``... x d``)."""
+    if seed is None:
+        return _NO_MASKS
+    rows = x.shape[:-1]
+    shapes = [(*rows, x.shape[-1]), (*rows, r), (*rows, d)][:sites]
+    return (*drop_masks(seed, shapes, p, x.device), None, None)[:3]
 
 
-def _zero_dropped(t: Tensor, mask: DropMask) -> Tensor:
-    # torch.where: several times faster than masked_fill on a CPU.
-    return torch.where(mask.drop, 0.0, t)
+def _fresh(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """A contiguous copy of ``t`` in ``dtype`` that may be changed in place."""
+    return t.to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
 
 
 def _act(t: Tensor, gelu: bool) -> Tensor:
@@ -46,51 +53,65 @@ def _act_backward(grad: Tensor, pre: Tensor, gelu: bool) -> Tensor:
 
 def _code(a: Tensor, gelu: bool, mask: DropMask | None) -> Tensor:
     """``drop(act(a))``, the ``N x r`` code that ``M`` multiplies (cheap enough to recompute in backward)."""
-    z = _act(a, gelu)
     if mask is None:
-        return z
-    return _zero_dropped(z, mask).mul_(mask.scale)
+        return _act(a, gelu)
+    z = F.gelu(a) if gelu else a.clone(memory_format=torch.contiguous_format)
+    return mask.zero_(z).mul_(mask.scale)
 
 
 def _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
     """The layer's output and the two ``r``-wide tensors backward needs."""
     out = F.linear(x, weight, bias)
-    xa = x if x.dtype == M.dtype else x.to(M.dtype)
-    mask_x = _mask(seed, 0, xa, p, sites)
-    a = F.linear(xa if mask_x is None else _zero_dropped(xa, mask_x), encoder)
-    if mask_x is not None:
-        a.mul_(mask_x.scale)
-    c = F.linear(_code(a, gelu, _mask(seed, 1, a, p, sites)), M)
-    u = _act(F.linear(c, decoder), gelu)
-    mask_u = _mask(seed, 2, u, p, sites)
+    dtype = M.dtype
+    mask_x, mask_z, mask_u = _masks(seed, p, sites, x, M.shape[0], decoder.shape[0])
+    if mask_x is None:
+        a = F.linear(x if x.dtype == dtype else x.to(dtype), encoder)
+    else:
+        a = F.linear(mask_x.zero_(_fresh(x, dtype)), encoder).mul_(mask_x.scale)
+    c = F.linear(_code(a, gelu, mask_z), M)
+    u = F.linear(c, decoder)
+    if gelu:
+        u = torch.ops.aten.gelu_(u)
     if mask_u is not None:
-        u = _zero_dropped(u, mask_u)
-    # Adding exact zeros leaves the base output bit for bit (a zero decoder at initialisation).
-    out.add_(u if u.dtype == out.dtype else u.to(out.dtype), alpha=scale * (mask_u.scale if mask_u else 1.0))
-    return out, a, c
+        mask_u.zero_(u)
+    # Adding exact zeros leaves the base output bit for bit (a zero decoder at initialisation); a mixed-dtype
+    # add rounds once, into the output's dtype.
+    out.add_(u, alpha=scale * (mask_u.scale if mask_u else 1.0))
+    return out, a, c, (mask_x, mask_z, mask_u)
 
 
 class _FusedDenseLoRALinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
-        out, a, c = _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)
-        ctx.save_for_backward(x, weight, encoder, M, decoder, a, c)
+        out, a, c, masks = _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)
+        masks = [mask for mask in masks if mask is not None]
+        # Positions (a CPU's masks) cost 8p bytes per entry: kept. Dense masks (a GPU's) are drawn again.
+        kept = [mask for mask in masks if mask.positions is not None]
+        ctx.kept_masks = [(mask.shape, mask.scale) for mask in kept]
+        ctx.save_for_backward(x, weight, encoder, M, decoder, a, c, *(mask.positions for mask in kept))
         ctx.options = (scale, gelu, p, sites, seed)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, weight, encoder, M, decoder, a, c = ctx.saved_tensors
+        x, weight, encoder, M, decoder, a, c, *positions = ctx.saved_tensors
         scale, gelu, p, sites, seed = ctx.options
         needs_x, _, _, needs_encoder, needs_M, needs_decoder = ctx.needs_input_grad[:6]
         dtype = M.dtype
 
+        if ctx.kept_masks:
+            kept = [DropMask(shape, s, positions=at) for (shape, s), at in zip(ctx.kept_masks, positions, strict=True)]
+            mask_x, mask_z, mask_u = (*kept, None, None)[:3]
+        else:
+            mask_x, mask_z, mask_u = _masks(seed, p, sites, x, M.shape[0], decoder.shape[0])
         u_pre = c @ decoder.t()
-        g = grad_out.to(dtype)
-        mask_u = _mask(seed, 2, u_pre, p, sites)
+        g = grad_out if grad_out.dtype == dtype else grad_out.to(dtype)
+        if gelu:
+            g_pre = torch.ops.aten.gelu_backward.grad_input(g, u_pre, grad_input=u_pre)
+        else:
+            g_pre = g if mask_u is None else _fresh(g, dtype)  # grad_out itself is not ours to change
         if mask_u is not None:
-            g = _zero_dropped(g, mask_u)
-        g_pre = _act_backward(g, u_pre, gelu)
+            mask_u.zero_(g_pre)
         del u_pre, g
         # The output scale (and the last dropout's) multiplies r-wide results only.
         g_scale = scale * (mask_u.scale if mask_u is not None else 1.0)
@@ -98,28 +119,27 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
         g_c = (g_pre @ decoder).mul_(g_scale)
         del g_pre
 
-        mask_z = _mask(seed, 1, a, p, sites)
         grad_M = g_c.t() @ _code(a, gelu, mask_z) if needs_M else None
         if not (needs_encoder or needs_x):  # frozen pairs ("Freeze") and an input without gradient
             return None, None, None, None, grad_M, grad_decoder, None, None, None, None, None
         g_z = g_c @ M
         if mask_z is not None:
-            g_z = _zero_dropped(g_z, mask_z).mul_(mask_z.scale)
+            mask_z.zero_(g_z).mul_(mask_z.scale)
         g_a = _act_backward(g_z, a, gelu)
 
-        xa = x.to(dtype)
-        mask_x = _mask(seed, 0, xa, p, sites)
         if mask_x is not None:
             g_a = g_a * mask_x.scale
         grad_encoder = None
         if needs_encoder:
-            grad_encoder = g_a.t() @ (xa if mask_x is None else _zero_dropped(xa, mask_x))
+            x_used = x.to(dtype) if mask_x is None else mask_x.zero_(_fresh(x, dtype))
+            grad_encoder = g_a.t() @ x_used
         grad_x = None
         if needs_x:
             g_x = g_a @ encoder
             if mask_x is not None:
-                g_x = _zero_dropped(g_x, mask_x)
-            grad_x = torch.addmm(g_x.to(grad_out.dtype), grad_out, weight)
+                mask_x.zero_(g_x)
+            # The two paths' input gradients meet in one in-place product-accumulate.
+            grad_x = g_x.to(grad_out.dtype).addmm_(grad_out, weight)
         return grad_x, None, None, grad_encoder, grad_M, grad_decoder, None, None, None, None, None
 
 

@@ -1,3 +1,4 @@
+import functools
 import math
 
 import pytest
@@ -5,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from denselora import DenseLoRAConfig, apply_denselora
-from denselora.modules.dropout_masks import draw_seed, drop_mask
+from denselora.modules import fused as fused_module
+from denselora.modules.dropout_masks import draw_seed, drop_masks
 from denselora.modules.functional import denselora_delta
 from denselora.modules.fused import fused_denselora_linear
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
@@ -43,23 +45,27 @@ def test_matches_the_autograd_reference_in_float64(activation, bias):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-13)
 
 
-def _explicit_dropout_reference(x, weight, b, encoder, M, decoder, scale, p, sites, seed):
+def _explicit_dropout_reference(x, weight, b, encoder, M, decoder, scale, p, sites, seed, layout=None):
     """The update written out with the masks that ``seed`` stands for (float64 autograd ops)."""
     act = F.gelu
+    rows = x.reshape(-1, K)
+    n = rows.shape[0]
+    masks = drop_masks(seed, [(n, K), (n, R), (n, D)][: len(sites)], p, rows.device, layout)
 
     def drop(t, site):
         if site not in sites:
             return t
-        mask = drop_mask(seed, site, t.shape, p, t.device)
-        return torch.where(mask.drop, 0.0, t) * mask.scale
+        return torch.where(masks[site].dense(), 0.0, t) * masks[site].scale
 
-    rows = x.reshape(-1, K)
     u = drop(act(F.linear(F.linear(drop(act(F.linear(drop(rows, 0), encoder)), 1), M), decoder)), 2)
     return (F.linear(rows, weight, b) + scale * u).view(*x.shape[:-1], D)
 
 
+@pytest.mark.parametrize("layout", ["positions", "dense"])
 @pytest.mark.parametrize("dropout_sites, sites", [("all", (0, 1, 2)), ("input", (0,))])
-def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites):
+def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites, layout, monkeypatch):
+    # A CPU draws positions; the dense masks a GPU draws are forced here to check them on a CPU too.
+    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
     x, weight, b, encoder, M, decoder = _tensors()
     trained = (x, encoder, M, decoder)
     torch.manual_seed(5)
@@ -68,7 +74,7 @@ def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites
     )
     torch.manual_seed(5)
     seed = draw_seed()
-    expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.3, sites, seed)
+    expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.3, sites, seed, layout)
     torch.testing.assert_close(fused, expected, rtol=0, atol=1e-13)
     # Backward regenerates the forward's masks: gradients agree with the explicit masks' autograd.
     for got, want in zip(_grads(fused, trained), _grads(expected, trained), strict=True):
@@ -86,19 +92,21 @@ def test_gradcheck_with_dropout():
     assert torch.autograd.gradcheck(layer, (x, encoder, M, decoder))
 
 
-def _saved_shapes(run):
-    shapes = []
+def _saved(run):
+    saved = []
 
     def pack(t):
-        shapes.append(tuple(t.shape))
+        saved.append((tuple(t.shape), t.dtype))
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         run()
-    return shapes
+    return saved
 
 
-def test_backward_keeps_only_r_wide_activations():
+@pytest.mark.parametrize("layout", ["positions", "dense"])
+def test_backward_keeps_only_r_wide_activations(layout, monkeypatch):
+    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     rows = x.reshape(-1, K)
     params = {tuple(t.shape) for t in (weight, encoder, M, decoder)}
@@ -109,10 +117,19 @@ def test_backward_keeps_only_r_wide_activations():
     def reference():
         F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0, dropout=0.1, training=True)
 
-    activations = [s for s in _saved_shapes(fused) if s not in params and s != tuple(rows.shape)]
-    assert activations and all(s == (rows.shape[0], R) for s in activations), activations
+    saved = [(shape, dtype) for shape, dtype in _saved(fused) if shape not in params and shape != tuple(rows.shape)]
+    activations = [shape for shape, dtype in saved if dtype.is_floating_point]
+    assert activations and all(shape == (rows.shape[0], R) for shape in activations), activations
+    # A CPU's masks are kept as the positions of the dropped entries (one list per site); dense ones are not.
+    positions = [shape for shape, dtype in saved if dtype == torch.int64]
+    assert len(saved) == len(activations) + len(positions)
+    if layout == "positions":
+        assert len(positions) == 3 and all(len(shape) == 1 for shape in positions)
+        assert sum(shape[0] for shape in positions) < 0.2 * rows.shape[0] * (K + R + D)
+    else:
+        assert not positions
     # The plain autograd ops keep d-wide tensors; the check above would see them.
-    assert any(s[-1] == D for s in _saved_shapes(reference) if s not in params)
+    assert any(shape[-1] == D for shape, _ in _saved(reference) if shape not in params)
 
 
 def test_zero_decoder_gives_the_base_output_bit_for_bit_even_with_dropout():
@@ -136,9 +153,9 @@ def test_mixed_dtypes_compute_in_the_adapter_dtype():
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     x16 = x.detach().bfloat16().requires_grad_()
     out = fused_denselora_linear(x16, weight.bfloat16(), b.bfloat16(), encoder, M, decoder, scale=2.0)
-    reference = F.linear(x16, weight.bfloat16(), b.bfloat16()) + denselora_delta(
-        x16, encoder, M, decoder, scale=2.0
-    ).bfloat16()
+    reference = (
+        F.linear(x16, weight.bfloat16(), b.bfloat16()) + denselora_delta(x16, encoder, M, decoder, scale=2.0).bfloat16()
+    )
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out, reference, rtol=1e-2, atol=1e-2)
     grads = _grads(out.float(), (x16, encoder, M, decoder))
