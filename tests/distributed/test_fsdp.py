@@ -59,7 +59,13 @@ def _free_port():
 @pytest.mark.slow
 def test_sharded_gradients_match_one_process(tmp_path):
     path = tmp_path / "result.pt"
-    mp.spawn(_worker, args=(_free_port(), str(path)), nprocs=WORLD)
+    try:
+        mp.spawn(_worker, args=(_free_port(), str(path)), nprocs=WORLD)
+    except mp.ProcessExitedException as error:
+        # Under heavy load gloo has aborted a worker while tearing down ("terminate called without an active
+        # exception"), after the result was written; the result is what this test checks. Anything else fails.
+        if error.exit_code is None or error.exit_code >= 0 or not path.is_file():
+            raise
     result = torch.load(path, weights_only=True)
 
     model = _adapted_model()
