@@ -122,6 +122,8 @@ def drop_masks(
     if layout not in ("positions", "dense"):
         raise ValueError(f"unknown mask layout {layout!r}; use 'positions' or 'dense'")
     shapes = [torch.Size(shape) for shape in shapes]
+    if not shapes:
+        return []
     ends = list(itertools.accumulate(shape.numel() for shape in shapes))
     starts = [0, *ends[:-1]]
     generator = _generator(device).manual_seed(seed % 2**63)

@@ -162,6 +162,27 @@ def test_mixed_dtypes_compute_in_the_adapter_dtype():
     assert grads[0].dtype == torch.bfloat16 and all(g.dtype == torch.float32 for g in grads[1:])
 
 
+@pytest.mark.parametrize("layout", ["positions", "dense"])
+def test_mixed_dtypes_with_dropout_use_the_masks_of_their_seed(layout, monkeypatch):
+    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
+    x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
+    x16, weight16, b16 = x.detach().bfloat16().requires_grad_(), weight.bfloat16(), b.bfloat16()
+    torch.manual_seed(4)
+    out = fused_denselora_linear(x16, weight16, b16, encoder, M, decoder, scale=2.0, dropout=0.3, training=True)
+    torch.manual_seed(4)
+    seed = draw_seed()
+    expected = _explicit_dropout_reference(
+        x16.float(), weight16.float(), b16.float(), encoder, M, decoder, 2.0, 0.3, (0, 1, 2), seed, layout
+    )
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected, rtol=2e-2, atol=2e-2)
+    trained = (x16, encoder, M, decoder)
+    for got, want in zip(_grads(out.float(), trained), _grads(expected, trained), strict=True):
+        assert got.dtype == want.dtype
+        # bfloat16 rounding of the output gradient; a wrong mask would move a third of the entries by O(1).
+        torch.testing.assert_close(got.float(), want.float(), rtol=2e-2, atol=6e-2)
+
+
 def test_autocast_computes_in_the_autocast_dtype_and_trains_float32_parameters():
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     with torch.autocast("cpu", dtype=torch.bfloat16):
