@@ -3,11 +3,12 @@
 Plain autograd keeps, per adapted layer, the dropped copy of the input (``N x k``) and the decoder's
 pre-activation (``N x d``) for backward, and launches a handful of elementwise kernels over ``d``-wide
 tensors. Here forward keeps only two ``N x r`` intermediates (the encoder's pre-activation and ``M``'s output)
-plus the layer input, which the model keeps anyway; backward recomputes the ``d``-wide pre-activation with one
-``N x r x d`` product. Dropout masks (:mod:`denselora.modules.dropout_masks`) are either kept as the positions
-of the dropped entries (a CPU's: ``8p`` bytes per entry) or drawn again from the call's seed (a GPU's dense
-masks). Masks, activations and gradients are applied in place on fresh ``d``-wide buffers, the update is added
-into the base product's output buffer, and one in-place ``addmm`` sums the input gradients of the two paths.
+plus, while the encoder trains, the layer input its gradient needs (layers that read the same input share
+it); backward recomputes the ``d``-wide pre-activation with one ``N x r x d`` product. Dropout masks
+(:mod:`denselora.modules.dropout_masks`) are either kept as the positions of the dropped entries (a CPU's:
+``8p`` bytes per entry) or drawn again from the call's seed (a GPU's dense masks). Masks, activations and
+gradients are applied in place on fresh ``d``-wide buffers, the update is added into the base product's output
+buffer, and one in-place ``addmm`` sums the input gradients of the two paths.
 
 The result equals :func:`denselora.modules.functional.denselora_delta` added to the base output, up to the
 order of floating-point operations (dropout masks aside, which come from a different generator).
@@ -29,13 +30,14 @@ _SITES = {"all": 3, "input": 1}
 _NO_MASKS = (None, None, None)
 
 
-def _masks(seed: int | None, p: float, sites: int, x: Tensor, r: int, d: int) -> tuple[DropMask | None, ...]:
-    """The call's masks for the input (``... x k``), the code (``... x r``) and the update (``... x d``)."""
+def _masks(
+    seed: int | None, p: float, sites: int, rows: torch.Size, widths: tuple[int, int, int], device: torch.device
+) -> tuple[DropMask | None, ...]:
+    """The call's masks for the input, the code and the update: ``rows`` by ``k``, ``r`` and ``d`` (``widths``)."""
     if seed is None:
         return _NO_MASKS
-    rows = x.shape[:-1]
-    shapes = [(*rows, x.shape[-1]), (*rows, r), (*rows, d)][:sites]
-    return (*drop_masks(seed, shapes, p, x.device), None, None)[:3]
+    shapes = [(*rows, width) for width in widths[:sites]]
+    return (*drop_masks(seed, shapes, p, device), None, None)[:3]
 
 
 def _fresh(t: Tensor, dtype: torch.dtype) -> Tensor:
@@ -63,7 +65,8 @@ def _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
     """The layer's output and the two ``r``-wide tensors backward needs."""
     out = F.linear(x, weight, bias)
     dtype = M.dtype
-    mask_x, mask_z, mask_u = _masks(seed, p, sites, x, M.shape[0], decoder.shape[0])
+    widths = (x.shape[-1], M.shape[0], decoder.shape[0])
+    mask_x, mask_z, mask_u = _masks(seed, p, sites, x.shape[:-1], widths, x.device)
     if mask_x is None:
         a = F.linear(x if x.dtype == dtype else x.to(dtype), encoder)
     else:
@@ -88,7 +91,9 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
         # Positions (a CPU's masks) cost 8p bytes per entry: kept. Dense masks (a GPU's) are drawn again.
         kept = [mask for mask in masks if mask.positions is not None]
         ctx.kept_masks = [(mask.shape, mask.scale) for mask in kept]
-        ctx.save_for_backward(x, weight, encoder, M, decoder, a, c, *(mask.positions for mask in kept))
+        # The input serves only the encoder's gradient: a frozen pair ("Freeze") does not keep it.
+        x_kept = x if encoder.requires_grad else None
+        ctx.save_for_backward(x_kept, weight, encoder, M, decoder, a, c, *(mask.positions for mask in kept))
         ctx.options = (scale, gelu, p, sites, seed)
         return out
 
@@ -103,7 +108,8 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
             kept = [DropMask(shape, s, positions=at) for (shape, s), at in zip(ctx.kept_masks, positions, strict=True)]
             mask_x, mask_z, mask_u = (*kept, None, None)[:3]
         else:
-            mask_x, mask_z, mask_u = _masks(seed, p, sites, x, M.shape[0], decoder.shape[0])
+            widths = (weight.shape[1], M.shape[0], decoder.shape[0])
+            mask_x, mask_z, mask_u = _masks(seed, p, sites, grad_out.shape[:-1], widths, grad_out.device)
         u_pre = c @ decoder.t()
         g = grad_out if grad_out.dtype == dtype else grad_out.to(dtype)
         if gelu:

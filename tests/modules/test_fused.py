@@ -242,3 +242,24 @@ def test_frozen_pairs_and_an_input_without_gradient_still_train_M():
     torch.manual_seed(2)
     expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.2, (0, 1, 2), draw_seed())
     torch.testing.assert_close(_grads(fused, (M,))[0], _grads(expected, (M,))[0], rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("layout", ["positions", "dense"])
+def test_frozen_pairs_keep_no_input_and_still_pass_its_gradient(layout, monkeypatch):
+    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
+    x, weight, b, encoder, M, decoder = _tensors()
+    encoder, decoder = encoder.detach(), decoder.detach()
+
+    def fused():
+        return fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.2, training=True)
+
+    torch.manual_seed(6)
+    saved = _saved(fused)
+    # "Freeze": nothing k-wide is kept, since only the encoder's gradient would read the input.
+    assert tuple(x.reshape(-1, K).shape) not in {shape for shape, _ in saved}, saved
+    torch.manual_seed(6)
+    out = fused()
+    torch.manual_seed(6)
+    expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.2, (0, 1, 2), draw_seed(), layout)
+    for got, want in zip(_grads(out, (x, M)), _grads(expected, (x, M)), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
