@@ -78,8 +78,9 @@ def _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
     if mask_u is not None:
         mask_u.zero_(u)
     # Adding exact zeros leaves the base output bit for bit (a zero decoder at initialisation); a mixed-dtype
-    # add rounds once, into the output's dtype.
-    out.add_(u, alpha=scale * (mask_u.scale if mask_u else 1.0))
+    # add rounds once, into the output's dtype. The scale is applied on its own: with torch 2.13, inductor
+    # turns ``mm(x, W.T).add_(u, alpha=s)`` into ``x W.T + u``, dropping alpha (the kind of pytorch/pytorch#167313).
+    out.add_(u.mul_(scale * (mask_u.scale if mask_u else 1.0)))
     return out, a, c, (mask_x, mask_z, mask_u)
 
 

@@ -263,3 +263,25 @@ def test_frozen_pairs_keep_no_input_and_still_pass_its_gradient(layout, monkeypa
     expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.2, (0, 1, 2), draw_seed(), layout)
     for got, want in zip(_grads(out, (x, M)), _grads(expected, (x, M)), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_torch_compile_gives_the_eager_result(dropout):
+    # Inductor once silently dropped the update's scale here (see fused.py); no bias and 3-d inputs as in LLaMA.
+    from torch._inductor import config as inductor_config
+
+    x, weight, _, encoder, M, decoder = _tensors(dtype=torch.float32)
+    trained = (x, encoder, M, decoder)
+
+    def layer(x, encoder, M, decoder):
+        return fused_denselora_linear(x, weight, None, encoder, M, decoder, scale=2.0, dropout=dropout, training=True)
+
+    torch._dynamo.reset()
+    torch.manual_seed(3)
+    eager = layer(*trained)
+    with inductor_config.patch(fallback_random=True):  # the eager random numbers, so the same dropout seeds
+        torch.manual_seed(3)
+        compiled = torch.compile(layer)(*trained)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    for got, want in zip(_grads(compiled, trained), _grads(eager, trained), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
