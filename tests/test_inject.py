@@ -15,6 +15,7 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
+from benchmarks.common import SHAPES
 from denselora import (
     DenseLoRAConfig,
     DenseLoRALinear,
@@ -36,14 +37,8 @@ def _meta_llama(**config) -> LlamaForCausalLM:
 LLAMA2_7B = dict(
     hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000
 )
-LLAMA3_8B = dict(
-    hidden_size=4096,
-    intermediate_size=14336,
-    num_hidden_layers=32,
-    num_attention_heads=32,
-    num_key_value_heads=8,
-    vocab_size=128256,
-)
+# The benchmarks' shape: the counts below also check that it is Meta-Llama-3-8B's.
+LLAMA3_8B = SHAPES["llama3-8b"]
 
 
 def _formula(layers, shapes, r):

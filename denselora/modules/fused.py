@@ -31,12 +31,13 @@ _NO_MASKS = (None, None, None)
 
 
 def _masks(
-    seed: int | None, p: float, sites: int, rows: torch.Size, widths: tuple[int, int, int], device: torch.device
+    seed: int | None, p: float, sites: int, rows: torch.Size, weight: Tensor, M: Tensor, device: torch.device
 ) -> tuple[DropMask | None, ...]:
-    """The call's masks for the input, the code and the update: ``rows`` by ``k``, ``r`` and ``d`` (``widths``)."""
+    """The call's masks for the input, the code and the update: ``rows`` by ``k``, ``r`` and ``d``."""
     if seed is None:
         return _NO_MASKS
-    shapes = [(*rows, width) for width in widths[:sites]]
+    d, k = weight.shape
+    shapes = [(*rows, width) for width in (k, M.shape[0], d)[:sites]]
     return (*drop_masks(seed, shapes, p, device), None, None)[:3]
 
 
@@ -65,8 +66,7 @@ def _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
     """The layer's output and the two ``r``-wide tensors backward needs."""
     out = F.linear(x, weight, bias)
     dtype = M.dtype
-    widths = (x.shape[-1], M.shape[0], decoder.shape[0])
-    mask_x, mask_z, mask_u = _masks(seed, p, sites, x.shape[:-1], widths, x.device)
+    mask_x, mask_z, mask_u = _masks(seed, p, sites, x.shape[:-1], weight, M, x.device)
     if mask_x is None:
         a = F.linear(x if x.dtype == dtype else x.to(dtype), encoder)
     else:
@@ -109,8 +109,7 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
             kept = [DropMask(shape, s, positions=at) for (shape, s), at in zip(ctx.kept_masks, positions, strict=True)]
             mask_x, mask_z, mask_u = (*kept, None, None)[:3]
         else:
-            widths = (weight.shape[1], M.shape[0], decoder.shape[0])
-            mask_x, mask_z, mask_u = _masks(seed, p, sites, grad_out.shape[:-1], widths, grad_out.device)
+            mask_x, mask_z, mask_u = _masks(seed, p, sites, grad_out.shape[:-1], weight, M, grad_out.device)
         u_pre = c @ decoder.t()
         g = grad_out if grad_out.dtype == dtype else grad_out.to(dtype)
         if gelu:

@@ -45,6 +45,13 @@ def test_matches_the_autograd_reference_in_float64(activation, bias):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-13)
 
 
+@pytest.fixture(params=["positions", "dense"])
+def layout(request, monkeypatch):
+    """Each mask layout in turn: a CPU draws positions; the dense masks a GPU draws are forced to check them here."""
+    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=request.param))
+    return request.param
+
+
 def _explicit_dropout_reference(x, weight, b, encoder, M, decoder, scale, p, sites, seed, layout=None):
     """The update written out with the masks that ``seed`` stands for (float64 autograd ops)."""
     act = F.gelu
@@ -61,11 +68,8 @@ def _explicit_dropout_reference(x, weight, b, encoder, M, decoder, scale, p, sit
     return (F.linear(rows, weight, b) + scale * u).view(*x.shape[:-1], D)
 
 
-@pytest.mark.parametrize("layout", ["positions", "dense"])
 @pytest.mark.parametrize("dropout_sites, sites", [("all", (0, 1, 2)), ("input", (0,))])
-def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites, layout, monkeypatch):
-    # A CPU draws positions; the dense masks a GPU draws are forced here to check them on a CPU too.
-    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
+def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites, layout):
     x, weight, b, encoder, M, decoder = _tensors()
     trained = (x, encoder, M, decoder)
     torch.manual_seed(5)
@@ -104,9 +108,7 @@ def _saved(run):
     return saved
 
 
-@pytest.mark.parametrize("layout", ["positions", "dense"])
-def test_backward_keeps_only_r_wide_activations(layout, monkeypatch):
-    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
+def test_backward_keeps_only_r_wide_activations(layout):
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     rows = x.reshape(-1, K)
     params = {tuple(t.shape) for t in (weight, encoder, M, decoder)}
@@ -162,9 +164,7 @@ def test_mixed_dtypes_compute_in_the_adapter_dtype():
     assert grads[0].dtype == torch.bfloat16 and all(g.dtype == torch.float32 for g in grads[1:])
 
 
-@pytest.mark.parametrize("layout", ["positions", "dense"])
-def test_mixed_dtypes_with_dropout_use_the_masks_of_their_seed(layout, monkeypatch):
-    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
+def test_mixed_dtypes_with_dropout_use_the_masks_of_their_seed(layout):
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     x16, weight16, b16 = x.detach().bfloat16().requires_grad_(), weight.bfloat16(), b.bfloat16()
     torch.manual_seed(4)
@@ -244,9 +244,7 @@ def test_frozen_pairs_and_an_input_without_gradient_still_train_M():
     torch.testing.assert_close(_grads(fused, (M,))[0], _grads(expected, (M,))[0], rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize("layout", ["positions", "dense"])
-def test_frozen_pairs_keep_no_input_and_still_pass_its_gradient(layout, monkeypatch):
-    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout=layout))
+def test_frozen_pairs_keep_no_input_and_still_pass_its_gradient(layout):
     x, weight, b, encoder, M, decoder = _tensors()
     encoder, decoder = encoder.detach(), decoder.detach()
 
