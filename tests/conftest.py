@@ -1,10 +1,95 @@
-"""Shared fixtures: tiny models built offline from configs, nothing downloaded."""
+"""Shared fixtures: tiny models built offline from configs, nothing downloaded; and the run's hygiene.
+
+The suite runs as root in CI and in containers, where a stray write can replace a device or litter the home
+folder. Caches that libraries keep in the user's home or in ``/tmp`` (datasets, inductor, matplotlib) go to a
+scratch folder for the run, removed at its end, and the run fails if it changed ``/dev`` or left files in the
+checkout that git neither tracks nor ignores.
+"""
 
 from __future__ import annotations
 
-import pytest
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+# Set before torch, transformers and matplotlib load, since some of them read these at import. A process the
+# tests start (a CLI run, a spawned worker) inherits the variables and so shares the run's scratch folder.
+_SCRATCH_ENV = "DENSELORA_TEST_SCRATCH"
+_OWNS_SCRATCH = _SCRATCH_ENV not in os.environ
+if _OWNS_SCRATCH:
+    os.environ[_SCRATCH_ENV] = tempfile.mkdtemp(prefix="denselora-tests-")
+SCRATCH = Path(os.environ[_SCRATCH_ENV])
+#: Library caches that would otherwise land in $HOME or /tmp.
+_SCRATCH_CACHES = {
+    "HF_DATASETS_CACHE": "hf-datasets",
+    "TORCHINDUCTOR_CACHE_DIR": "torchinductor",
+    "TRITON_CACHE_DIR": "triton",
+    "MPLCONFIGDIR": "matplotlib",
+}
+for _variable, _folder in _SCRATCH_CACHES.items():
+    os.environ[_variable] = str(SCRATCH / _folder)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+#: Character devices a stray write could replace, with their minor numbers (major 1), to say how to restore them.
+DEVICES = {"/dev/null": 3, "/dev/zero": 5, "/dev/random": 8, "/dev/urandom": 9}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWNS_SCRATCH:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+        del os.environ[_SCRATCH_ENV]
+
+
+def stray_files(repo: Path = REPO) -> set[str] | None:
+    """Files in the checkout that git neither tracks nor ignores; ``None`` outside a git checkout."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "-z"],
+            cwd=repo, capture_output=True, check=True, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {name for name in listed.stdout.decode().split("\0") if name}
+
+
+def machine_damage(strays_before: set[str] | None, devices: dict[str, int] = DEVICES, repo: Path = REPO) -> list[str]:
+    """What the run changed that it must not have: devices that are no longer character devices, new files
+    in the checkout that are neither tracked nor ignored."""
+    problems = []
+    for device, minor in devices.items():
+        try:
+            mode = os.lstat(device).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISCHR(mode):
+            problems.append(
+                f"{device} is no longer a character device (a test wrote or renamed over it); as root, restore it "
+                f"with: rm {device} && mknod -m 666 {device} c 1 {minor}"
+            )
+    strays_after = stray_files(repo)
+    if strays_before is not None and strays_after is not None:
+        new = sorted(strays_after - strays_before)
+        if new:
+            problems.append(f"the run left files in the checkout that git neither tracks nor ignores: {new[:10]}")
+    return problems
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_the_machine_as_it_found_it():
+    """Fails the run (an error after the last test) when it damaged a device or littered the checkout."""
+    strays_before = stray_files()
+    yield
+    problems = machine_damage(strays_before)
+    if problems:
+        pytest.fail("the test run changed the machine:\n  " + "\n  ".join(problems), pytrace=False)
+
 
 LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
 

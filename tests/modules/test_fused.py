@@ -263,7 +263,21 @@ def test_frozen_pairs_keep_no_input_and_still_pass_its_gradient(layout):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
 
 
+@pytest.fixture
+def inductor_headers_in_the_scratch_cache(monkeypatch):
+    """torch 2.13 puts inductor's precompiled headers (150 MB) under the system temp folder whatever
+    TORCHINDUCTOR_CACHE_DIR says; keep them in the test run's scratch cache with everything else."""
+    import os
+
+    from torch._inductor import codecache
+
+    headers = os.path.join(os.environ["TORCHINDUCTOR_CACHE_DIR"], "precompiled_headers")
+    monkeypatch.setattr(codecache, "_HEADER_DIR", headers, raising=False)
+    monkeypatch.setattr(codecache, "_HEADER_LOCK_DIR", os.path.join(headers, "locks"), raising=False)
+
+
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
+@pytest.mark.usefixtures("inductor_headers_in_the_scratch_cache")
 def test_torch_compile_gives_the_eager_result(dropout):
     # Inductor once silently dropped the update's scale here (see fused.py); no bias and 3-d inputs as in LLaMA.
     from torch._inductor import config as inductor_config
