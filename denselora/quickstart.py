@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from denselora.cache import cache_root
+
 __all__ = [
     "QUICKSTART_BASE",
     "QUICKSTART_BASE_CONFIG",
@@ -89,10 +91,6 @@ def _fact(rng: random.Random) -> dict[str, str]:
     return {"instruction": instruction, "input": "", "output": output, "answer": ""}
 
 
-def _cache_root() -> Path:
-    return Path(os.environ.get("DENSELORA_CACHE", Path.home() / ".cache" / "denselora"))
-
-
 def load_quickstart_base(dtype: torch.dtype | None = None, cache_dir: str | os.PathLike | None = None):
     """The quickstart base model, built now (about a minute on 2 CPU cores) or loaded from the cache."""
     from transformers import AutoModelForCausalLM
@@ -107,7 +105,7 @@ def ensure_quickstart_base(cache_dir: str | os.PathLike | None = None) -> Path:
     the same thing whether the base was cached or not. Processes building it at once each write a private
     directory and rename it into place; the first rename wins and the models are identical.
     """
-    directory = Path(cache_dir) if cache_dir else _cache_root() / f"quickstart-base-v{_RECIPE['version']}"
+    directory = Path(cache_dir) if cache_dir else cache_root() / f"quickstart-base-v{_RECIPE['version']}"
     if not (directory / "config.json").is_file():
         with torch.random.fork_rng(devices=[]):
             model = _train_base()

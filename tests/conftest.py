@@ -161,3 +161,42 @@ def density_runs(tmp_path_factory):
         "denselora": root / "runs" / "quickstart" / "version_0",
         "lora": root / "runs" / "lora" / "version_0",
     }
+
+
+#: Set (as .ci/run does) to the real model every real-model test must have: its absence then FAILS them.
+REAL_MODEL_ENV = "DENSELORA_REAL_MODEL"
+
+
+@pytest.fixture(scope="session")
+def real_model_spec() -> str:
+    """The real pretrained model (SmolLM2-135M-Instruct by default) as ``model.pretrained`` takes it.
+
+    Skipped when it is not installed and ``DENSELORA_REAL_MODEL`` is unset; failed when that is set and the
+    model cannot be found. Converted once into the project's cache (``DENSELORA_CACHE``).
+    """
+    from denselora.errors import ConfigError
+    from denselora.models import SMOLLM2_135M_INSTRUCT, converted_gguf
+
+    spec = os.environ.get(REAL_MODEL_ENV) or SMOLLM2_135M_INSTRUCT
+    try:
+        converted_gguf(spec)
+    except ConfigError as err:
+        if os.environ.get(REAL_MODEL_ENV):
+            pytest.fail(f"{REAL_MODEL_ENV}={spec} is set, but the model cannot be loaded: {err}")
+        pytest.skip(f"no real model ({err}); set {REAL_MODEL_ENV} to make its absence a failure")
+    return spec
+
+
+@pytest.fixture(scope="session")
+def real_tokenizer(real_model_spec):
+    from denselora.data import load_tokenizer
+
+    return load_tokenizer(real_model_spec)
+
+
+@pytest.fixture
+def real_base(real_model_spec, real_tokenizer):
+    """A fresh float32 copy of the real base (loaded from the converted cache in well under a second)."""
+    from denselora.models import GGUFModel
+
+    return GGUFModel(real_model_spec).build(torch.float32, real_tokenizer).eval()

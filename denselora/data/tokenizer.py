@@ -1,4 +1,4 @@
-"""Tokenizer loading: Hugging Face names, local directories, and a built-in offline tokenizer.
+"""Tokenizer loading: Hugging Face names, local directories, GGUF files, and a built-in offline tokenizer.
 
 ``load_tokenizer("denselora/tiny")`` builds a small byte-level BPE tokenizer in a few tens of milliseconds,
 with no download, trained on text this project writes itself (the prompt templates, the label vocabularies
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from denselora.errors import DataError
+from denselora.errors import ConfigError, DataError
+from denselora.models.gguf import converted_gguf, is_gguf_spec
 
 __all__ = ["TINY_TOKENIZER", "build_tiny_tokenizer", "load_tokenizer", "set_pad_token"]
 
@@ -112,8 +113,10 @@ def load_tokenizer(spec: str, padding_side: str = "right") -> PreTrainedTokenize
     """Load a tokenizer from a Hugging Face name, a local directory, or the built-in ``"denselora/tiny"``.
 
     Args:
-        spec: ``"denselora/tiny"``, a local directory holding tokenizer files, or a Hugging Face model name
-            (needs network access or a populated local Hugging Face cache).
+        spec: ``"denselora/tiny"``, a local directory holding tokenizer files, a ``.gguf`` file (or
+            ``pkg:<package>/<file>.gguf``, read from the same cached conversion as the model, see
+            :mod:`denselora.models.gguf`), or a Hugging Face model name (needs network access or a populated
+            local Hugging Face cache).
         padding_side: ``"right"`` (training batches) or ``"left"`` (generation). The data pipeline pads
             explicitly on the correct side anyway; this only sets the tokenizer's own default.
 
@@ -127,6 +130,11 @@ def load_tokenizer(spec: str, padding_side: str = "right") -> PreTrainedTokenize
         raise DataError(f"padding_side must be 'right' or 'left', got {padding_side!r}")
     if spec == TINY_TOKENIZER:
         tokenizer = build_tiny_tokenizer()
+    elif is_gguf_spec(spec):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(converted_gguf(spec))
+        except ConfigError as exc:
+            raise DataError(f"Could not load the tokenizer {spec!r}: {exc}") from None
     else:
         try:
             tokenizer = AutoTokenizer.from_pretrained(spec)

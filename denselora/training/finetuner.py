@@ -21,10 +21,10 @@ from denselora.adapters.base import Adapter
 from denselora.config import DTYPES
 from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
-from denselora.quickstart import QUICKSTART_BASE, QUICKSTART_BASE_CONFIG, ensure_quickstart_base, load_quickstart_base
+from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
 from denselora.training.parameter_record import write_parameter_record
 
-__all__ = ["FineTuner", "best_checkpoint"]
+__all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
 
 ADAPTER_EXPORT_DIR = "adapter"
 #: Generation budget of ``predict`` when ``max_new_tokens`` is not set (the math sets' budget).
@@ -36,8 +36,8 @@ class FineTuner(L.LightningModule):
 
     Subclass it for a new task. The hooks meant to be overridden are:
 
-    - :meth:`build_base_model`: how the frozen base is created (default: Hugging Face ``pretrained`` or
-      ``model_config``);
+    - :meth:`build_base_model`: how the frozen base is created (default: the ``base`` source's weights;
+      a subclass that overrides it needs no ``base``, ``pretrained`` or ``model_config``);
     - :meth:`compute_loss`: the training and validation objective for a batch (default: the causal LM loss
       on ``labels``, ``-100`` masked);
     - :meth:`evaluate_batch` and :meth:`summarise_evaluation`: what ``test`` does (default: generate, score
@@ -46,9 +46,12 @@ class FineTuner(L.LightningModule):
     Args:
         adapter: the method (``class_path`` in YAML): ``denselora.adapters.DenseLoRA`` or a PEFT baseline
             (``LoRA``, ``DoRA``, ``VeRA``).
-        pretrained: a Hugging Face model name or local directory with the base weights, or
-            ``denselora/quickstart-base`` (a tiny base the project builds offline, see :mod:`denselora.quickstart`).
-        model_config: instead of ``pretrained``, a config dict for a randomly initialised model built offline
+        base: where the frozen base comes from (``class_path`` in YAML): a :mod:`denselora.models` source
+            (``HuggingFaceModel``, ``GGUFModel``, ``ConfigModel``, ``QuickstartBase``) or your own.
+        pretrained: shorthand for ``base``: a Hugging Face model name, a local model folder, a ``.gguf`` file
+            (or ``pkg:<package>/<file>.gguf``), or ``denselora/quickstart-base`` (a tiny base the project
+            builds offline, see :mod:`denselora.quickstart`).
+        model_config: shorthand for ``base``: a config dict for a randomly initialised model built offline
             (``model_type`` plus the config's fields, e.g. a tiny LLaMA); ``vocab_size`` defaults to the
             tokenizer's size.
         tokenizer: the tokenizer spec (linked from the data module by the CLI).
@@ -66,6 +69,7 @@ class FineTuner(L.LightningModule):
     def __init__(
         self,
         adapter: Adapter,
+        base: BaseModelSource | None = None,
         pretrained: str | None = None,
         model_config: dict[str, Any] | None = None,
         tokenizer: str = "denselora/tiny",
@@ -79,13 +83,21 @@ class FineTuner(L.LightningModule):
         test_after_fit: bool = False,
     ) -> None:
         super().__init__()
-        if (pretrained is None) == (model_config is None):
+        given = [name for name, value in (("base", base), ("pretrained", pretrained), ("model_config", model_config))
+                 if value is not None]  # fmt: skip
+        builds_its_own = type(self).build_base_model is not FineTuner.build_base_model
+        if len(given) > 1 or (not given and not builds_its_own):
             raise ConfigError(
-                "give exactly one of model.pretrained (a Hugging Face name or local directory) and "
-                "model.model_config (a config dict for a model built offline)"
+                "give exactly one of model.base (a denselora.models source), model.pretrained (a Hugging Face "
+                "name, a local model folder or a .gguf file) and model.model_config (a config dict for a model "
+                f"built offline); got {', '.join(f'model.{name}' for name in given) or 'none'}"
             )
         if model_config is not None and "model_type" not in model_config:
             raise ConfigError("model.model_config needs a 'model_type' (e.g. 'llama') beside the config's fields")
+        if base is None and pretrained is not None:
+            base = base_model_from_spec(pretrained)
+        elif base is None and model_config is not None:
+            base = ConfigModel(model_config)
         if dtype is not None and dtype not in DTYPES:
             raise ConfigError(f"model.dtype must be one of {sorted(DTYPES)} or null, got {dtype!r}")
         if learning_rate <= 0 or weight_decay < 0 or warmup_steps < 0:
@@ -96,6 +108,7 @@ class FineTuner(L.LightningModule):
         if num_beams < 1:
             raise ConfigError(f"model.num_beams must be at least 1, got {num_beams}")
         self.adapter = adapter
+        self.base = base
         self.pretrained = pretrained
         self.model_config = dict(model_config) if model_config is not None else None
         self.tokenizer_spec = tokenizer
@@ -126,50 +139,18 @@ class FineTuner(L.LightningModule):
         return self._tokenizer
 
     def build_base_model(self) -> nn.Module:
-        """Create the frozen base model (override for models that are not Hugging Face causal LMs)."""
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        dtype = DTYPES[self.dtype_name] if self.dtype_name else None
-        if self.pretrained == QUICKSTART_BASE:
-            return load_quickstart_base(dtype)
-        if self.pretrained is not None:
-            try:
-                return AutoModelForCausalLM.from_pretrained(self.pretrained, dtype=dtype)
-            except (OSError, ValueError) as err:  # not found locally, not on the hub, or no access
-                raise ConfigError(_describe_load_failure(self.pretrained, err)) from None
-        values = dict(self.model_config)
-        vocab = len(self.tokenizer)
-        values.setdefault("vocab_size", vocab)
-        if values["vocab_size"] < vocab:
-            raise ConfigError(
-                f"model.model_config.vocab_size={values['vocab_size']} is smaller than the tokenizer's {vocab} "
-                "tokens; raise it or leave it out to follow the tokenizer"
-            )
-        config = AutoConfig.for_model(**values)
-        model = AutoModelForCausalLM.from_config(config)
-        return model.to(dtype) if dtype else model
+        """Create the frozen base model: the ``base`` source's, in ``dtype`` (override for another way)."""
+        return self.base.build(DTYPES[self.dtype_name] if self.dtype_name else None, self.tokenizer)
 
     def build_base_skeleton(self) -> nn.Module | None:
         """The base model's architecture on the meta device (no weights), to check the adapter against it
-        before any data or weights load. ``None`` skips the check (override with ``build_base_model``)."""
-        from transformers import AutoConfig, AutoModelForCausalLM
-
-        if self.pretrained == QUICKSTART_BASE:
-            config = AutoConfig.for_model(**QUICKSTART_BASE_CONFIG, vocab_size=len(self.tokenizer))
-        elif self.pretrained is not None:
-            try:
-                config = AutoConfig.from_pretrained(self.pretrained)
-            except (OSError, ValueError) as err:
-                raise ConfigError(_describe_load_failure(self.pretrained, err)) from None
-        else:
-            config = AutoConfig.for_model(**{"vocab_size": len(self.tokenizer), **self.model_config})
-        with torch.device("meta"):
-            return AutoModelForCausalLM.from_config(config)
+        before any data or weights load. ``None`` (no ``base`` source) skips the check."""
+        return None if self.base is None else self.base.skeleton(self.tokenizer)
 
     def prepare_data(self) -> None:
         # Bad targets or ranks surface here, in a second, rather than after the data and the weights load.
-        if self.pretrained == QUICKSTART_BASE:
-            ensure_quickstart_base()  # built once here (one process per node), then loaded by every rank
+        if self.base is not None:
+            self.base.prepare()  # once per node (a build, a conversion), then loaded by every rank
         skeleton = self.build_base_skeleton()
         if skeleton is not None:
             self.adapter.apply(skeleton)
@@ -310,11 +291,8 @@ class FineTuner(L.LightningModule):
         checkpoint is restored) would keep Lightning from restoring the loader's mid-epoch position.
         """
         if step < self.warmup_steps:
-            return step / self.warmup_steps
-        if step == 0:
-            return 1.0
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        return max(0.0, (total - step) / max(1, total - self.warmup_steps))
+            return warmup_then_linear_decay(step, self.warmup_steps, 0)
+        return warmup_then_linear_decay(step, self.warmup_steps, int(self.trainer.estimated_stepping_batches))
 
     # --------------------------------------------------------------------------------------------- export
     def on_fit_end(self) -> None:
@@ -466,16 +444,15 @@ class FineTuner(L.LightningModule):
         return self.run_dir / "predictions" / f"{name}{suffix}.jsonl{'.partial' if partial else ''}"
 
 
-def _describe_load_failure(pretrained: str, err: BaseException) -> str:
-    path = Path(pretrained).expanduser()
-    if pretrained.startswith((".", "/", "~")) or path.exists():
-        if not path.is_dir():
-            return f"model.pretrained={pretrained!r}: no such directory. Give a model directory or a Hugging Face name."
-        return f"model.pretrained={pretrained!r} is not a loadable Hugging Face model directory: {err}"
-    return (
-        f"cannot load model.pretrained={pretrained!r} ({err}). Check the name, your access to it, and the network "
-        "(or HF_HUB_OFFLINE with a local copy)."
-    )
+def warmup_then_linear_decay(step: int, warmup_steps: int, total_steps: int) -> float:
+    """The authors' learning-rate factor at ``step``: linear warmup from 0 to 1 over ``warmup_steps``, then
+    linear decay to 0 at ``total_steps`` (the Hugging Face Trainer's ``linear`` schedule)."""
+    if step < warmup_steps:
+        return step / warmup_steps
+    if step == 0:
+        return 1.0
+    total = max(1, total_steps)
+    return max(0.0, (total - step) / max(1, total - warmup_steps))
 
 
 def best_checkpoint(trainer: L.Trainer) -> str | None:

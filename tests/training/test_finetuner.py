@@ -96,7 +96,7 @@ def test_gradient_checkpointing_yields_the_same_adapter_gradients(input_ids):
 def test_constructor_refuses_bad_settings():
     from denselora.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"exactly one of model\.pretrained"):
+    with pytest.raises(ConfigError, match=r"exactly one of model\.base.*got model\.pretrained, model\.model_config"):
         FineTuner(DenseLoRA(), pretrained="x", model_config=TINY_MODEL)
     with pytest.raises(ConfigError, match="model_type"):
         FineTuner(DenseLoRA(), model_config={"hidden_size": 8})

@@ -1,0 +1,63 @@
+"""A base model from a Hugging Face name or a local model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from denselora.errors import ConfigError
+from denselora.models.source import BaseModelSource, meta_model_from_config
+
+__all__ = ["HuggingFaceModel"]
+
+
+class HuggingFaceModel(BaseModelSource):
+    """``AutoModelForCausalLM.from_pretrained(name_or_path)``.
+
+    Args:
+        name_or_path: a Hugging Face model name (downloaded, or read from the local Hugging Face cache with
+            ``HF_HUB_OFFLINE=1``) or a local folder written by ``save_pretrained``.
+        revision: a branch, tag or commit of the hub repository (default: its main branch).
+    """
+
+    def __init__(self, name_or_path: str, revision: str | None = None) -> None:
+        self.name_or_path = name_or_path
+        self.revision = revision
+
+    def build(self, dtype: torch.dtype | None, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
+        from transformers import AutoModelForCausalLM
+
+        try:
+            return AutoModelForCausalLM.from_pretrained(self.name_or_path, dtype=dtype, revision=self.revision)
+        except (OSError, ValueError) as err:  # not found locally, not on the hub, or no access
+            raise ConfigError(describe_load_failure(self.name_or_path, err)) from None
+
+    def skeleton(self, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(self.name_or_path, revision=self.revision)
+        except (OSError, ValueError) as err:
+            raise ConfigError(describe_load_failure(self.name_or_path, err)) from None
+        return meta_model_from_config(config)
+
+    def describe(self) -> str:
+        return self.name_or_path + (f"@{self.revision}" if self.revision else "")
+
+
+def describe_load_failure(pretrained: str, err: BaseException) -> str:
+    path = Path(pretrained).expanduser()
+    if pretrained.startswith((".", "/", "~")) or path.exists():
+        if not path.is_dir():
+            return (
+                f"model.pretrained={pretrained!r}: no such directory. Give a model directory, a .gguf file or a "
+                "Hugging Face name."
+            )
+        return f"model.pretrained={pretrained!r} is not a loadable Hugging Face model directory: {err}"
+    return (
+        f"cannot load model.pretrained={pretrained!r} ({err}). Check the name, your access to it, and the network "
+        "(or HF_HUB_OFFLINE with a local copy)."
+    )
