@@ -22,6 +22,7 @@ from denselora.config import DTYPES
 from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
 from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
+from denselora.training.loss import causal_lm_loss
 from denselora.training.parameter_record import write_parameter_record
 
 __all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
@@ -185,10 +186,9 @@ class FineTuner(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------- training
     def compute_loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """The objective for a batch (override for another task): causal LM loss over ``labels``."""
-        return self.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
-        ).loss
+        """The objective for a batch (override for another task): causal LM loss over ``labels``, the LM head
+        applied only where a token is learned (see :func:`denselora.training.loss.causal_lm_loss`)."""
+        return causal_lm_loss(self.model, batch["input_ids"], batch["attention_mask"], batch["labels"])
 
     def on_fit_start(self) -> None:
         rank_zero_info(self.adapter.summary(self.model))
