@@ -58,7 +58,8 @@ class LLMAdaptersDataModule(L.LightningDataModule):
 
     Args:
         data_dir: root of an LLM-Adapters-style tree (test sets at ``dataset/<name>/test.json``).
-        train_file: training JSON, relative to ``data_dir`` or absolute, or a Hugging Face dataset name.
+        train_file: training JSON, relative to ``data_dir`` or absolute, or a Hugging Face dataset name; or a
+            list of them, whose records are joined in the order given (e.g. several sets' ``train.json``).
         eval_datasets: test-set folder names; any folder works (its answer rule is inferred from its gold
             answers, or given as ``"<name>:<known dataset>"``).
         train_fraction: fraction of the training records to keep, in (0, 1] (the low-resource study).
@@ -85,7 +86,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
     def __init__(
         self,
         data_dir: str,
-        train_file: str | None = None,
+        train_file: str | list[str] | None = None,
         eval_datasets: list[str] | None = None,
         train_fraction: float = 1.0,
         val_size: int = 120,
@@ -160,24 +161,31 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             self._tokenizer = load_tokenizer(self.tokenizer_spec)
         return self._tokenizer
 
-    def train_source(self) -> Path | str:
-        """Where the training records come from: a file path, or a Hugging Face dataset name (``str``)."""
-        if self.train_file is None:
+    def train_sources(self) -> list[Path | str]:
+        """Where the training records come from: file paths, or Hugging Face dataset names (``str``)."""
+        if not self.train_file:
             raise DataError("train_file is not set; give the training JSON (e.g. ft-training_set/math_10k.json)")
-        given = Path(self.train_file).expanduser()
-        if given.is_absolute():
-            return given
-        candidate = self.data_dir / given
-        if candidate.exists() or given.suffix in (".json", ".jsonl"):
-            return candidate
-        return self.train_file
+        names = [self.train_file] if isinstance(self.train_file, str) else list(self.train_file)
+        sources: list[Path | str] = []
+        for name in names:
+            given = Path(name).expanduser()
+            candidate = given if given.is_absolute() else self.data_dir / given
+            sources.append(candidate if candidate.exists() or given.suffix in (".json", ".jsonl") else name)
+        return sources
 
     def load_train_records(self) -> datasets.Dataset:
         """All validated training records (before the validation split and the fraction)."""
-        source = self.train_source()
-        if isinstance(source, Path):
-            return load_json_dataset(source, _TRAIN_FIELDS, missing_hint=_TRAIN_HINT, cache_dir=self.cache_dir)
-        return load_hub_dataset(source, _TRAIN_FIELDS, cache_dir=self.cache_dir)
+        parts = [
+            load_json_dataset(source, _TRAIN_FIELDS, missing_hint=_TRAIN_HINT, cache_dir=self.cache_dir)
+            if isinstance(source, Path)
+            else load_hub_dataset(source, _TRAIN_FIELDS, cache_dir=self.cache_dir)
+            for source in self.train_sources()
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        # Files may carry other fields (some an ``answer``, some not): join on the fields all of them have.
+        shared = [name for name in parts[0].column_names if all(name in part.column_names for part in parts)]
+        return datasets.concatenate_datasets([part.select_columns(shared) for part in parts])
 
     def split_train_records(self, records: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset | None]:
         """The seeded validation split and training fraction: ``(train records, validation records or None)``.
@@ -343,7 +351,7 @@ class CommonsenseDataModule(LLMAdaptersDataModule):
     def __init__(
         self,
         data_dir: str,
-        train_file: str | None = "ft-training_set/commonsense_170k.json",
+        train_file: str | list[str] | None = "ft-training_set/commonsense_170k.json",
         eval_datasets: list[str] | None = None,
         template: str = "authors",
         **kwargs: Any,
@@ -363,7 +371,7 @@ class MathDataModule(LLMAdaptersDataModule):
     def __init__(
         self,
         data_dir: str,
-        train_file: str | None = "ft-training_set/math_10k.json",
+        train_file: str | list[str] | None = "ft-training_set/math_10k.json",
         eval_datasets: list[str] | None = None,
         template: str = "authors",
         **kwargs: Any,

@@ -218,6 +218,7 @@ class Evaluator:
                     items_per_second=len(rows) / seconds if seconds > 0 else math.nan,
                     max_new_tokens=self.max_new_tokens_for(eval_set),
                     rule=eval_set.task.rule.name,
+                    answered=sum(row["prediction"] is not None for row in rows),
                 )
             )
             if self.rank == 0 and self.output_dir is not None:

@@ -47,6 +47,8 @@ class DatasetResult:
         items_per_second: ``scored / seconds``.
         max_new_tokens: generation budget used.
         rule: the answer rule's name.
+        answered: items whose response the answer rule could read (a label, a number or a letter, right or
+            wrong): the share of answers in the expected format.
     """
 
     name: str
@@ -58,6 +60,12 @@ class DatasetResult:
     items_per_second: float
     max_new_tokens: int
     rule: str
+    answered: int = 0
+
+    @property
+    def answered_share(self) -> float:
+        """Fraction of the scored items answered in the expected format."""
+        return self.answered / self.scored if self.scored else math.nan
 
 
 @dataclass
@@ -108,19 +116,21 @@ class EvaluationResult:
         }
 
     def to_markdown(self) -> str:
-        """A markdown table: one row per dataset (accuracy in %), then the unweighted mean."""
+        """A markdown table: one row per dataset (accuracy and answers in the expected format, in %), then the
+        unweighted mean."""
         lines = [
-            "| dataset | accuracy (%) | correct / scored | items/s |",
-            "|---|---:|---:|---:|",
+            "| dataset | accuracy (%) | correct / scored | in format (%) | items/s |",
+            "|---|---:|---:|---:|---:|",
         ]
         for result in self.datasets:
             lines.append(
                 f"| {result.name} | {100 * result.accuracy:.1f} | {result.correct} / {result.scored} "
-                f"| {result.items_per_second:.2f} |"
+                f"| {100 * result.answered_share:.1f} | {result.items_per_second:.2f} |"
             )
+        scored = sum(r.scored for r in self.datasets)
+        answered = 100 * sum(r.answered for r in self.datasets) / scored if scored else math.nan
         lines.append(
             f"| **mean** | **{100 * self.mean_accuracy:.1f}** | "
-            f"{sum(r.correct for r in self.datasets)} / {sum(r.scored for r in self.datasets)} "
-            f"| {self.items_per_second:.2f} |"
+            f"{sum(r.correct for r in self.datasets)} / {scored} | {answered:.1f} | {self.items_per_second:.2f} |"
         )
         return "\n".join(lines)

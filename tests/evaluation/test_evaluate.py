@@ -49,6 +49,7 @@ def test_tiny_model_writes_table_json_and_jsonl(tiny_model, tiny_tokenizer, eval
         assert entry["correct"] == sum(line["correct"] for line in lines)
         assert entry["accuracy"] == pytest.approx(entry["correct"] / 6)
         assert entry["scored"] == entry["total"] == 6 and entry["items_per_second"] > 0
+        assert entry["answered"] == sum(line["prediction"] is not None for line in lines)
     assert summary["mean_accuracy"] == pytest.approx(result.mean_accuracy)
     table = (tmp_path / "results.md").read_text()
     assert printed == [table.rstrip("\n")]
