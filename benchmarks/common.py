@@ -48,6 +48,15 @@ SHAPES: dict[str, dict] = {
         num_key_value_heads=2,
         vocab_size=32000,
     ),
+    "smollm2-135m": dict(  # SmolLM2-135M-Instruct, the real model of lightning_configs/smollm2_commonsense.yaml
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        vocab_size=49152,
+        tie_word_embeddings=True,
+    ),
     "llama3-8b": dict(
         hidden_size=4096,
         intermediate_size=14336,
@@ -128,7 +137,7 @@ def base_model(shape: str, device: torch.device, dtype: torch.dtype, seed: int) 
     """A randomly initialised LLaMA of ``shape`` (random weights time exactly like trained ones)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(**SHAPES[shape], max_position_embeddings=4096, tie_word_embeddings=False)
+    config = LlamaConfig(**{"tie_word_embeddings": False, **SHAPES[shape]}, max_position_embeddings=4096)
     config._attn_implementation = "sdpa"
     torch.manual_seed(seed)
     previous = torch.get_default_dtype()

@@ -3,6 +3,7 @@
     python -m benchmarks.train_step                         # CPU-sized LLaMA, micro-batch 4 x 128
     python -m benchmarks.train_step --shape llama3-8b --batch 16 --seq 256      # on a GPU
     python -m benchmarks.train_step --gradient-checkpointing
+    python -m benchmarks.train_step --shape smollm2-135m --batch 8 --seq 112 --answer-tokens 10   # the real recipe
 
 One step is what a fine-tuning step costs besides the optimizer (which updates ~0.01 % of the parameters):
 forward, cross-entropy loss, backward. The frozen base runs backward to its input embeddings, the floor any
@@ -21,16 +22,29 @@ from torch import nn
 from benchmarks.common import add_common_arguments, device_name, interleaved, print_report, setup
 
 
-def make_step(model: nn.Module, input_ids: torch.Tensor) -> Callable[[], None]:
+def make_step(model: nn.Module, input_ids: torch.Tensor, answer_tokens: int = 0) -> Callable[[], None]:
     def step() -> None:
         for param in model.parameters():
             param.grad = None
-        model(input_ids=input_ids, labels=input_ids).loss.backward()
+        loss_of(model, input_ids, answer_tokens).backward()
 
     return step
 
 
-def saved_for_backward(model: nn.Module, input_ids: torch.Tensor) -> int:
+def loss_of(model: nn.Module, input_ids: torch.Tensor, answer_tokens: int) -> torch.Tensor:
+    """Every token learned (the model's own loss), or only the last ``answer_tokens`` of each sequence, as
+    ``train_on_inputs: false`` learns an answer after its prompt, through the trainer's loss (the LM head at the
+    learned positions only)."""
+    if not answer_tokens:
+        return model(input_ids=input_ids, labels=input_ids).loss
+    from denselora.training.loss import causal_lm_loss
+
+    labels = input_ids.clone()
+    labels[:, :-answer_tokens] = -100
+    return causal_lm_loss(model, input_ids, torch.ones_like(input_ids), labels)
+
+
+def saved_for_backward(model: nn.Module, input_ids: torch.Tensor, answer_tokens: int = 0) -> int:
     """Bytes autograd keeps for one step's backward: every distinct storage, parameters excluded."""
     parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
     storages: dict[int, int] = {}
@@ -42,7 +56,7 @@ def saved_for_backward(model: nn.Module, input_ids: torch.Tensor) -> int:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        loss = model(input_ids=input_ids, labels=input_ids).loss
+        loss = loss_of(model, input_ids, answer_tokens)
     loss.backward()
     return sum(storages.values())
 
@@ -53,6 +67,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=4, help="micro-batch size (default 4)")
     parser.add_argument("--seq", type=int, default=128, help="tokens per sequence (default 128)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument(
+        "--answer-tokens",
+        type=int,
+        default=0,
+        help="learn only the last N tokens of each sequence, through the trainer's loss (default 0: all tokens)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="steps per variant per round (default 2)")
     args = parser.parse_args(argv)
 
@@ -65,14 +85,16 @@ def main(argv: list[str] | None = None) -> dict:
         model.enable_input_require_grads()
         if args.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        steps[name] = make_step(model, input_ids)
+        steps[name] = make_step(model, input_ids, args.answer_tokens)
 
     results = interleaved(steps, args.rounds, device, repeats=args.repeats)
     for name, model in models.items():
         # Counted after timing, in a step of its own: the hooks cost time.
-        results[name].saved_bytes = saved_for_backward(model, input_ids)
+        results[name].saved_bytes = saved_for_backward(model, input_ids, args.answer_tokens)
     title = (
-        f"training step, {args.shape} shape, micro-batch {args.batch} x {args.seq}, {dtype}, r={args.rank}, "
+        f"training step, {args.shape} shape, micro-batch {args.batch} x {args.seq}, "
+        f"{f'the last {args.answer_tokens} tokens' if args.answer_tokens else 'every token'} learned, {dtype}, "
+        f"r={args.rank}, "
         f"dropout {args.dropout}, gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, "
         f"{args.rounds} rounds x {args.repeats} steps, on {device_name(device)}"
     )

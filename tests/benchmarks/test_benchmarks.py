@@ -1,17 +1,27 @@
 """The benchmark scripts run end to end (on the tiny shape) and report every variant against the base."""
 
 import pytest
+import torch
 
 from benchmarks import decode, train_step
 from benchmarks.common import VARIANTS
+from benchmarks.train_step import loss_of
+from tests.conftest import build_tiny_llama
 
 
-@pytest.mark.parametrize("extra", [[], ["--gradient-checkpointing", "--batch", "1", "--dtype", "bfloat16"]])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["--gradient-checkpointing", "--batch", "1", "--dtype", "bfloat16"],
+        ["--answer-tokens", "3", "--variants", "base", "lora", "denselora"],
+    ],
+)
 def test_train_step_table(capsys, extra):
     results = train_step.main(
         ["--shape", "tiny", "--device", "cpu", "--rounds", "2", "--repeats", "1", "--seq", "16", *extra]
     )
-    assert list(results) == list(VARIANTS)
+    assert list(results) == (list(VARIANTS) if "--variants" not in extra else ["base", "lora", "denselora"])
     table = capsys.readouterr().out
     assert "| base | " in table and "| 1.000 |" in table
     saved = {name: m.saved_bytes for name, m in results.items()}
@@ -26,3 +36,13 @@ def test_decode_table(capsys):
     results = decode.main(["--shape", "tiny", "--device", "cpu", "--rounds", "2", "--new-tokens", "4", "--prompt", "8"])
     assert list(results) == list(VARIANTS)
     assert "ms per token" in capsys.readouterr().out
+
+
+def test_answer_tokens_learn_only_the_last_tokens():
+    model = build_tiny_llama(dtype=torch.float64)
+    input_ids = torch.randint(0, 128, (2, 9), generator=torch.Generator().manual_seed(0))
+    labels = input_ids.clone()
+    labels[:, :-3] = -100  # three tokens learned per row
+    expected = model(input_ids=input_ids, labels=labels).loss
+    torch.testing.assert_close(loss_of(model, input_ids, 3), expected, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(loss_of(model, input_ids, 0), model(input_ids=input_ids, labels=input_ids).loss)
