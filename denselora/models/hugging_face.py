@@ -31,7 +31,7 @@ class HuggingFaceModel(BaseModelSource):
         from transformers import AutoModelForCausalLM
 
         try:
-            return AutoModelForCausalLM.from_pretrained(self.name_or_path, dtype=dtype, revision=self.revision)
+            return AutoModelForCausalLM.from_pretrained(self.name_or_path, dtype=dtype, **self._revision())
         except (OSError, ValueError) as err:  # not found locally, not on the hub, or no access
             raise ConfigError(describe_load_failure(self.name_or_path, err)) from None
 
@@ -39,10 +39,13 @@ class HuggingFaceModel(BaseModelSource):
         from transformers import AutoConfig
 
         try:
-            config = AutoConfig.from_pretrained(self.name_or_path, revision=self.revision)
+            config = AutoConfig.from_pretrained(self.name_or_path, **self._revision())
         except (OSError, ValueError) as err:
             raise ConfigError(describe_load_failure(self.name_or_path, err)) from None
         return meta_model_from_config(config)
+
+    def _revision(self) -> dict[str, str]:
+        return {} if self.revision is None else {"revision": self.revision}
 
     def describe(self) -> str:
         return self.name_or_path + (f"@{self.revision}" if self.revision else "")

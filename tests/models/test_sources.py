@@ -107,3 +107,17 @@ def test_a_file_that_is_not_gguf_is_a_config_error(tmp_path):
     bogus.write_bytes(b"not a gguf file at all")
     with pytest.raises(ConfigError, match="is not a GGUF model that transformers can read"):
         GGUFModel(str(bogus)).prepare()
+
+
+def test_a_local_model_folder_builds_in_the_asked_dtype(tmp_path, tiny_tokenizer):
+    torch.manual_seed(0)
+    saved = ConfigModel(TINY_MODEL).build(None, tiny_tokenizer)
+    saved.save_pretrained(tmp_path)
+    source = base_model_from_spec(str(tmp_path))
+    assert type(source) is HuggingFaceModel
+    model = source.build(torch.bfloat16, tiny_tokenizer)
+    assert model.dtype == torch.bfloat16
+    assert torch.equal(model.model.embed_tokens.weight, saved.model.embed_tokens.weight.to(torch.bfloat16))
+    assert next(source.skeleton(tiny_tokenizer).parameters()).device.type == "meta"
+    with pytest.raises(ConfigError, match="no such directory"):
+        HuggingFaceModel(str(tmp_path / "missing")).skeleton(tiny_tokenizer)
