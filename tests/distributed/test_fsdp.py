@@ -14,9 +14,10 @@ from tests.conftest import LLAMA_TARGETS, build_tiny_llama
 WORLD = 2
 
 
-def _adapted_model():
+def _adapted_model(tied=False):
     torch.manual_seed(0)
-    model = apply_denselora(build_tiny_llama(), DenseLoRAConfig(r=4, target_modules=LLAMA_TARGETS, dropout=0.0))
+    base = build_tiny_llama(tie_word_embeddings=tied)  # tied: as SmolLM2, the real model of the tests
+    model = apply_denselora(base, DenseLoRAConfig(r=4, target_modules=LLAMA_TARGETS, dropout=0.0))
     with torch.no_grad():
         for param in get_adapter_params(model).values():
             param.normal_(0, 0.1)  # W_d = 0 at initialisation would hide most of the gradients
@@ -27,7 +28,7 @@ def _batch():
     return torch.randint(0, 128, (2 * WORLD, 12), generator=torch.Generator().manual_seed(1))
 
 
-def _worker(rank, port, result_path):
+def _worker(rank, port, result_path, tied):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
@@ -35,10 +36,12 @@ def _worker(rank, port, result_path):
         from torch.distributed.tensor import DTensor
 
         from denselora.distributed import full_tensor, shard_model
+        from denselora.training.loss import causal_lm_loss, keeps_selected_logits
 
-        model = shard_model(_adapted_model(), init_device_mesh("cpu", (WORLD,)))
+        model = shard_model(_adapted_model(tied), init_device_mesh("cpu", (WORLD,)))
+        assert keeps_selected_logits(model)  # the trainer's loss, LM head at the learned positions, sharded
         ids = _batch()[2 * rank : 2 * rank + 2]
-        model(input_ids=ids, labels=ids).loss.backward()
+        causal_lm_loss(model, ids, torch.ones_like(ids), ids).backward()
         result = {
             "grads": {n: full_tensor(p.grad) for n, p in model.named_parameters() if p.requires_grad},
             "frozen_with_grad": [n for n, p in model.named_parameters() if not p.requires_grad and p.grad is not None],
@@ -57,10 +60,11 @@ def _free_port():
 
 
 @pytest.mark.slow
-def test_sharded_gradients_match_one_process(tmp_path):
+@pytest.mark.parametrize("tied", [False, True], ids=["untied", "tied-embeddings"])
+def test_sharded_gradients_match_one_process(tmp_path, tied):
     path = tmp_path / "result.pt"
     try:
-        mp.spawn(_worker, args=(_free_port(), str(path)), nprocs=WORLD)
+        mp.spawn(_worker, args=(_free_port(), str(path), tied), nprocs=WORLD)
     except mp.ProcessExitedException as error:
         # Under heavy load gloo has aborted a worker while tearing down ("terminate called without an active
         # exception"), after the result was written; the result is what this test checks. Anything else fails.
@@ -68,9 +72,9 @@ def test_sharded_gradients_match_one_process(tmp_path):
             raise
     result = torch.load(path, weights_only=True)
 
-    model = _adapted_model()
+    model = _adapted_model(tied)
     ids = _batch()
-    model(input_ids=ids, labels=ids).loss.backward()
+    model(input_ids=ids, labels=ids).loss.backward()  # the model's own loss, one process
     expected = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
 
     assert result["all_sharded"]  # every parameter, the shared pairs included, is an FSDP2 shard
