@@ -45,7 +45,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from benchmarks.common import device_name
+from benchmarks.common import SHAPES, device_name
 from denselora.training.finetuner import warmup_then_linear_decay
 from denselora.training.loss import causal_lm_loss
 
@@ -70,15 +70,11 @@ def read_recipe(path: Path = RECIPE_FILE) -> dict[str, Any]:
 RECIPE: dict[str, Any] = read_recipe()
 #: The real model's test set: one set keeps the batches full (the recipe evaluates four sets of 200 items).
 REAL_EVAL_DATASET = "ARC-Easy"
-#: A 2-layer LLaMA of width 32 (the training tests' ``TINY_MODEL``): only checks that the script runs.
+#: The benchmarks' ``tiny`` LLaMA shape, its vocabulary the tokenizer's: only checks that the script runs.
 TINY_MODEL: dict[str, Any] = {
     "model_type": "llama",
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
     "max_position_embeddings": 256,
+    **{key: value for key, value in SHAPES["tiny"].items() if key != "vocab_size"},
 }
 TINY_TOKENIZER = "denselora/tiny"
 DATA_DIR_ENV = "DENSELORA_DATA_DIR"

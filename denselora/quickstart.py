@@ -13,12 +13,11 @@ import json
 import os
 import random
 import re
-import shutil
 from pathlib import Path
 
 import torch
 
-from denselora.cache import cache_root
+from denselora.cache import build_once, cache_root
 
 __all__ = [
     "QUICKSTART_BASE",
@@ -102,22 +101,18 @@ def ensure_quickstart_base(cache_dir: str | os.PathLike | None = None) -> Path:
     """The directory of the cached quickstart base, building it first if it is not there.
 
     Training uses its own seeded generator and leaves the global RNG as it found it, so a run's seed means
-    the same thing whether the base was cached or not. Processes building it at once each write a private
-    directory and rename it into place; the first rename wins and the models are identical.
+    the same thing whether the base was cached or not. Processes building it at once each build it and the
+    first to finish wins (:func:`denselora.cache.build_once`); the models are identical.
     """
     directory = Path(cache_dir) if cache_dir else cache_root() / f"quickstart-base-v{_RECIPE['version']}"
-    if not (directory / "config.json").is_file():
+
+    def write(folder: Path) -> None:
         with torch.random.fork_rng(devices=[]):
             model = _train_base()
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        partial = directory.with_name(directory.name + f".partial-{os.getpid()}")
-        model.save_pretrained(partial)
-        (partial / "recipe.json").write_text(json.dumps(_RECIPE, indent=2) + "\n")
-        try:
-            os.replace(partial, directory)
-        except OSError:  # another process finished first; its model is the same one
-            shutil.rmtree(partial, ignore_errors=True)
-    return directory
+        model.save_pretrained(folder)
+        (folder / "recipe.json").write_text(json.dumps(_RECIPE, indent=2) + "\n")
+
+    return build_once(directory, "config.json", write)
 
 
 def _train_base():

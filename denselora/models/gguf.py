@@ -17,14 +17,13 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from denselora.cache import cache_root
+from denselora.cache import build_once, cache_root
 from denselora.errors import ConfigError
 from denselora.models.source import BaseModelSource, meta_model_from_config
 
@@ -78,8 +77,8 @@ def resolve_model_file(spec: str) -> Path:
 def converted_gguf(spec: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """The cached Hugging Face folder converted from a GGUF file, converting it first if needed.
 
-    The folder is keyed by the file's path, size and modification time. Processes converting at once each
-    write a private folder and rename it into place; the first rename wins and the others discard theirs.
+    The folder is keyed by the file's path, size and modification time, and written once
+    (:func:`denselora.cache.build_once`).
 
     Args:
         spec: the file, as :func:`resolve_model_file` takes it.
@@ -93,24 +92,18 @@ def converted_gguf(spec: str, cache_dir: str | os.PathLike | None = None) -> Pat
     key = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{_CONVERSION_VERSION}".encode()).hexdigest()
     root = Path(cache_dir) if cache_dir else cache_root() / "gguf"
     folder = root / f"{path.stem}-{key[:16]}"
-    if (folder / _SOURCE_RECORD).is_file():
-        return folder
-    from lightning.pytorch.utilities import rank_zero_info
 
-    rank_zero_info(f"converting {path.name} to a plain model (once; cached in {folder}) ...")
-    model, tokenizer = _read_gguf(path)
-    root.mkdir(parents=True, exist_ok=True)
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    record = {"gguf": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "version": _CONVERSION_VERSION}
-    (partial / _SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-    try:
-        os.replace(partial, folder)
-    except OSError:  # another process finished first; its conversion is the same
-        shutil.rmtree(partial, ignore_errors=True)
-    return folder
+    def write(partial: Path) -> None:
+        from lightning.pytorch.utilities import rank_zero_info
+
+        rank_zero_info(f"converting {path.name} to a plain model (once; cached in {folder}) ...")
+        model, tokenizer = _read_gguf(path)
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        record = {"gguf": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "version": _CONVERSION_VERSION}
+        (partial / _SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+
+    return build_once(folder, _SOURCE_RECORD, write)
 
 
 def _read_gguf(path: Path):

@@ -110,8 +110,6 @@ class FineTuner(L.LightningModule):
             raise ConfigError(f"model.num_beams must be at least 1, got {num_beams}")
         self.adapter = adapter
         self.base = base
-        self.pretrained = pretrained
-        self.model_config = dict(model_config) if model_config is not None else None
         self.tokenizer_spec = tokenizer
         self.dtype_name = dtype
         self.learning_rate = learning_rate
