@@ -201,6 +201,7 @@ class Measurement:
     seconds: list[float]
     peak_bytes: list[int]
     saved_bytes: int | None = None
+    shares: dict[str, float] | None = None  # where one step's time goes (train_step --profile)
 
     @property
     def median(self) -> float:

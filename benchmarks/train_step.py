@@ -4,11 +4,13 @@
     python -m benchmarks.train_step --shape llama3-8b --batch 16 --seq 256      # on a GPU
     python -m benchmarks.train_step --gradient-checkpointing
     python -m benchmarks.train_step --shape smollm2-135m --batch 8 --seq 112 --answer-tokens 10   # the real recipe
+    python -m benchmarks.train_step --shape smollm2-135m --batch 8 --seq 112 --answer-tokens 10 --profile
 
 One step is what a fine-tuning step costs besides the optimizer (which updates ~0.01 % of the parameters):
 forward, cross-entropy loss, backward. The frozen base runs backward to its input embeddings, the floor any
 adapter pays. Prints the median step time per variant, its ratio to the frozen base and to PEFT LoRA, and
-memory: on a GPU the peak allocated, everywhere the activations autograd saved for backward.
+memory: on a GPU the peak allocated, everywhere the activations autograd saved for backward. ``--profile``
+adds where one step's operator time goes: attention, the LM head, the other matrix products, the rest.
 """
 
 from __future__ import annotations
@@ -61,6 +63,33 @@ def saved_for_backward(model: nn.Module, input_ids: torch.Tensor, answer_tokens:
     return sum(storages.values())
 
 
+def time_shares(model: nn.Module, step: Callable[[], None]) -> dict[str, float]:
+    """Each part's share of one step's operator time (``torch.profiler``, self time of every operator).
+
+    Attention is PyTorch's scaled-dot-product kernel, forward and backward; the LM head is every matrix product
+    with a vocabulary-sized operand; "other matrix products" are the rest (the projections, the adapters).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    vocab = model.config.vocab_size
+    activities = [ProfilerActivity.CUDA if torch.cuda.is_available() else ProfilerActivity.CPU]
+    with profile(activities=activities, record_shapes=True) as prof:
+        step()
+    use_device = activities[0] == ProfilerActivity.CUDA
+    parts = {"attention": 0.0, "LM head": 0.0, "other matrix products": 0.0, "everything else": 0.0}
+    for event in prof.key_averages(group_by_input_shape=True):
+        seconds = event.self_device_time_total if use_device else event.self_cpu_time_total
+        if "scaled_dot_product" in event.key or "attention" in event.key:
+            parts["attention"] += seconds
+        elif event.key in ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::linear"):
+            head = any(vocab in shape for shape in event.input_shapes if isinstance(shape, list))
+            parts["LM head" if head else "other matrix products"] += seconds
+        else:
+            parts["everything else"] += seconds
+    total = sum(parts.values())
+    return {part: seconds / total for part, seconds in parts.items()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__.split("\n")[0])
     add_common_arguments(parser)
@@ -74,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         help="learn only the last N tokens of each sequence, through the trainer's loss (default 0: all tokens)",
     )
     parser.add_argument("--repeats", type=int, default=2, help="steps per variant per round (default 2)")
+    parser.add_argument("--profile", action="store_true", help="also print where each variant's step time goes")
     args = parser.parse_args(argv)
 
     device, dtype, base, models = setup(args)
@@ -99,6 +129,16 @@ def main(argv: list[str] | None = None) -> dict:
         f"{args.rounds} rounds x {args.repeats} steps, on {device_name(device)}"
     )
     print_report(title, results, "ms", 1e3)
+    if args.profile:
+        shares = {name: time_shares(model, steps[name]) for name, model in models.items()}
+        parts = list(next(iter(shares.values())))
+        print("\nshare of one step's operator time (torch.profiler, self time)")
+        print("| variant | " + " | ".join(parts) + " |")
+        print("|---|" + "---:|" * len(parts))
+        for name, share in shares.items():
+            print(f"| {name} | " + " | ".join(f"{100 * share[part]:.1f} %" for part in parts) + " |")
+        for name, share in shares.items():
+            results[name].shares = share
     return results
 
 

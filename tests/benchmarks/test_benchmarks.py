@@ -14,7 +14,7 @@ from tests.conftest import build_tiny_llama
     [
         [],
         ["--gradient-checkpointing", "--batch", "1", "--dtype", "bfloat16"],
-        ["--answer-tokens", "3", "--variants", "base", "lora", "denselora"],
+        ["--answer-tokens", "3", "--variants", "base", "lora", "denselora", "--profile"],
     ],
 )
 def test_train_step_table(capsys, extra):
@@ -30,6 +30,11 @@ def test_train_step_table(capsys, extra):
         # checkpointing, both keep only the blocks' inputs.)
         assert saved["denselora"] < saved["denselora-reference"]
     assert all(len(m.seconds) == 2 and min(m.seconds) > 0 for m in results.values())
+    if "--profile" in extra:
+        assert "share of one step's operator time" in table
+        for m in results.values():
+            assert sum(m.shares.values()) == pytest.approx(1.0)
+            assert m.shares["attention"] > 0 and m.shares["LM head"] > 0 and m.shares["other matrix products"] > 0
 
 
 def test_decode_table(capsys):
