@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from denselora.callbacks import LatestCheckpoint
 from denselora.distributed import FSDP_STRATEGY_NAME
@@ -116,6 +117,11 @@ def main(args: list[str] | None = None) -> None:
             },
             args=args,
         )
+    except SIGTERMException:
+        # Lightning's own handler (outside training: validation, test, predict) exits with code 0, which a
+        # scheduler reads as success; during training LatestCheckpoint stops the run itself, after saving.
+        print("error: stopped by SIGTERM before the command finished", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     except Exception as err:
         user_error = _user_error_in(err)
         if user_error is None:

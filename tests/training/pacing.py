@@ -1,4 +1,4 @@
-"""A callback that slows training down without changing it, so a test can kill a run in the middle."""
+"""Callbacks that pace or report a training run without changing it, so a test can stop it in the middle."""
 
 import time
 
@@ -11,3 +11,14 @@ class SleepAfterEachStep(Callback):
 
     def on_train_batch_end(self, *args) -> None:
         time.sleep(self.seconds)
+
+
+class WriteStepAfterEachBatch(Callback):
+    """Writes the optimizer step reached to a file after every batch, so a test knows how far a run got."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        with open(self.path, "w") as handle:
+            handle.write(str(trainer.global_step))

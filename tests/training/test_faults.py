@@ -1,5 +1,6 @@
 """Faults lose nothing: a killed run resumes to the same adapter, saves are atomic, a diverged loss stops cleanly."""
 
+import json
 import os
 import signal
 import subprocess
@@ -61,6 +62,74 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_adapter(tmp_path):
     assert resumed["global_step"] == straight["global_step"] == 24
     for name, tensor in straight["state_dict"].items():
         assert torch.equal(resumed["state_dict"][name], tensor), name
+
+
+def _start_paced_run(tmp_path, *extra):
+    """A quickstart run in a subprocess, slowed down, that writes the optimizer step it reached to a file."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    step_file = tmp_path / "step"
+    reporter = {"class_path": "tests.training.pacing.WriteStepAfterEachBatch", "init_args": {"path": str(step_file)}}
+    args = tiny_run_args(
+        tmp_path,
+        *LONG_RUN,
+        *extra,
+        "--trainer.callbacks+", "tests.training.pacing.SleepAfterEachStep",
+        "--trainer.callbacks+", json.dumps(reporter),
+    )  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "denselora", *args],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, step_file
+
+
+def _wait_for_step(process, step_file, step):
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if step_file.exists() and step_file.read_text() and int(step_file.read_text()) >= step:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the run did not reach step {step}: {process.stderr.read()[-2000:]}")
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_current_step_exits_nonzero_and_resumes_exactly(tmp_path):
+    # No periodic saves: whatever last.ckpt holds was written because of the signal. Two micro-batches per
+    # optimizer step, so the signal usually lands inside an accumulation window, which must be finished first.
+    no_periodic = ("--latest_checkpoint.every_n_train_steps", "0", "--trainer.accumulate_grad_batches", "2")
+    process, step_file = _start_paced_run(tmp_path / "stopped", *no_periodic)
+    _wait_for_step(process, step_file, 3)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    last = run_dirs(tmp_path / "stopped")[-1] / "checkpoints" / "last.ckpt"
+    stopped_at = load_checkpoint(last)["global_step"]
+    assert 3 <= stopped_at < 15, stopped_at
+    assert f"stopped by SIGTERM after optimizer step {stopped_at}" in err and f"--ckpt_path {last}" in err
+    assert not (last.parent.parent / "adapter").exists()  # an interrupted run exports nothing
+
+    run(tiny_run_args(tmp_path / "stopped", *LONG_RUN, *no_periodic, "--ckpt_path", str(last)))
+    resumed = load_checkpoint(run_dirs(tmp_path / "stopped")[-1] / "checkpoints" / "last.ckpt")
+    run(tiny_run_args(tmp_path / "straight", *LONG_RUN, *no_periodic))
+    straight = load_checkpoint(run_dirs(tmp_path / "straight")[-1] / "checkpoints" / "last.ckpt")
+    assert resumed["global_step"] == straight["global_step"] == 15  # 3 epochs of 5 optimizer steps
+    for name, tensor in straight["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], tensor), name
+
+
+@pytest.mark.slow
+def test_ctrl_c_also_saves_the_current_step_before_stopping(tmp_path):
+    process, step_file = _start_paced_run(tmp_path, "--latest_checkpoint.every_n_train_steps", "0")
+    _wait_for_step(process, step_file, 2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, err[-2000:]
+    stopped_at = load_checkpoint(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt")["global_step"]
+    assert stopped_at >= 2 and f"stopped by SIGINT after optimizer step {stopped_at}" in err
 
 
 def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
