@@ -14,14 +14,20 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from denselora.callbacks import LatestCheckpoint
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, UserError
+from denselora.run_directory import claim_version, release_if_unused
 from denselora.training.finetuner import best_checkpoint
 
 __all__ = ["DenseLoRACLI", "main"]
+
+#: Run directories this process claimed; those a failed command left empty are removed.
+CLAIMED_RUN_DIRECTORIES: list[Path] = []
 
 _RECORDED_PACKAGES = (
     "denselora", "torch", "lightning", "transformers", "datasets", "peft", "torchmetrics", "safetensors",
@@ -77,6 +83,31 @@ class DenseLoRACLI(LightningCLI):
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
 
+    def before_instantiate_classes(self) -> None:
+        self._claim_run_directories()
+
+    def _claim_run_directories(self) -> None:
+        """Give each versioned logger a ``version_N`` directory that no concurrent run can also take.
+
+        Only the first process claims: in a distributed run the others follow rank 0's directory, which
+        Lightning broadcasts as ``trainer.log_dir``.
+        """
+        if rank_zero_only.rank != 0:
+            return
+        loggers = self._get(self.config, "trainer", default={}).get("logger")
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            class_path = getattr(logger, "class_path", None)
+            init_args = getattr(logger, "init_args", None)
+            if class_path is None or init_args is None or init_args.get("version") is not None:
+                continue
+            logger_class = _import_class(class_path)
+            if not (isinstance(logger_class, type) and issubclass(logger_class, (TensorBoardLogger, CSVLogger))):
+                continue
+            save_dir = init_args.get("save_dir") or "lightning_logs"
+            name = init_args.get("name")
+            init_args.version, path = claim_version(Path(save_dir, name) if name else Path(save_dir))
+            CLAIMED_RUN_DIRECTORIES.append(path)
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         strategy = self._get(self.config_init, "trainer", default={}).get("strategy")
         if strategy == "fsdp":
@@ -128,6 +159,18 @@ def main(args: list[str] | None = None) -> None:
             raise
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        while CLAIMED_RUN_DIRECTORIES:
+            release_if_unused(CLAIMED_RUN_DIRECTORIES.pop())
+
+
+def _import_class(class_path: str) -> Any:
+    from jsonargparse.typing import import_object
+
+    try:
+        return import_object(class_path)
+    except (ImportError, AttributeError, ValueError):
+        return None  # jsonargparse reports the bad class path itself, when it instantiates
 
 
 def _int_or_none(value: str | None) -> int | None:

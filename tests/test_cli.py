@@ -106,6 +106,7 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message
     import re
 
     assert re.search(f"^error: .*{message}", err, re.MULTILINE), err
+    assert not run_dirs(tmp_path)  # a run that failed before it started leaves no run directory behind
 
 
 @pytest.mark.parametrize("damage", ["truncated", "record-without-output"])
@@ -130,6 +131,27 @@ def test_bad_training_data_exits_2_without_traceback(tmp_path, damage):
     assert f"error: {train}" in result.stderr
     if damage == "record-without-output":
         assert "record 7" in result.stderr and "'output'" in result.stderr
+
+
+def test_runs_started_together_each_get_their_own_directory(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "denselora", *tiny_run_args(tmp_path, "--trainer.max_steps", "2")]
+    processes = [
+        subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+    directories = run_dirs(tmp_path)
+    assert [d.name for d in directories] == ["version_0", "version_1", "version_2"]
+    for directory in directories:
+        # Each holds one run's files, written by that run alone.
+        assert (directory / "config.yaml").is_file() and (directory / "adapter").is_dir()
+        assert len(list(directory.glob("events.out.tfevents.*"))) >= 1
+        assert [p.name for p in (directory / "checkpoints").iterdir()] == ["last.ckpt"] or (
+            directory / "checkpoints" / "last.ckpt"
+        ).is_file()
 
 
 def test_a_checkpoint_of_another_rank_is_refused(tmp_path, capsys):

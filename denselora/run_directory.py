@@ -1,0 +1,50 @@
+"""Each run gets a directory of its own, claimed atomically, even when several runs start at once.
+
+Lightning's loggers pick ``version_N`` by listing the folder and taking the next number, so two runs started
+together both take the same one and write their checkpoints and configs into each other's directory. Creating
+the directory is the claim: ``os.mkdir`` fails for all but one process, and the others try the next number.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+__all__ = ["claim_version", "release_if_unused"]
+
+_VERSION = re.compile(r"version_(\d+)")
+
+
+def claim_version(root: str | os.PathLike) -> tuple[int, Path]:
+    """Create ``root/version_N`` for the smallest ``N`` above every existing version, and return both.
+
+    Args:
+        root: the logger's folder for this experiment (``save_dir/name``); created if missing.
+
+    Returns:
+        The version number and the new, empty directory, which no other caller can also have received.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        taken = [int(m.group(1)) for entry in os.listdir(root) if (m := _VERSION.fullmatch(entry))]
+        version = max(taken, default=-1) + 1
+        path = root / f"version_{version}"
+        try:
+            path.mkdir()
+        except FileExistsError:  # another run claimed it between the listing and now
+            continue
+        return version, path
+
+
+def release_if_unused(path: str | os.PathLike) -> None:
+    """Remove a claimed run directory that the run left without a record of itself: nothing in it, or only the
+    event file a logger opens when the trainer starts (the run failed before it saved its config)."""
+    path = Path(path)
+    if not path.is_dir():
+        return
+    files = [p for p in path.rglob("*") if not p.is_dir()]
+    if all(p.name.startswith("events.out.tfevents.") for p in files):
+        shutil.rmtree(path, ignore_errors=True)
