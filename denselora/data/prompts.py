@@ -1,14 +1,16 @@
-"""Alpaca prompt templates: the clean one and the authors' verbatim ones (SPEC section 3).
+"""Alpaca prompt templates: the clean one and the authors' two verbatim ones.
 
 ``"authors"`` reproduces, character for character, the string the authors' ``finetune.py`` builds from an
 indented triple-quoted literal: two trailing spaces after ``request.`` (one when there is an input) and
 16 leading spaces on every line after the blank one, including the line between instruction and response.
-SPEC section 4 evaluates with the same string and an empty response.
+It is the string they trained on.
 
-``"authors_eval"`` is the different string of the authors' ``commonsense_evaluate.py`` / ``evaluate.py``
-(one trailing space after ``request.``, an unindented blank line before ``### Response:``). It is offered
-as an evaluation template for users who want to match those scripts exactly; training with it is allowed
-but is not what the authors did.
+``"authors_eval"`` is the different string of the authors' evaluation scripts, ``commonsense_evaluate.py``
+(lines 164-183) and ``evaluate.py`` (lines 148-167) in https://github.com/mulin-ahu/DenseLoRA,
+``commonsense_reasoning/``: one trailing space after ``request.`` (two in training) and an empty line between
+the instruction and ``### Response:`` (16 spaces in training). Their published numbers were measured with it,
+so the paper configs test with it (``eval_template``) and train with ``"authors"`` (``finetune.py`` lines
+364-384).
 """
 
 from __future__ import annotations
