@@ -72,6 +72,22 @@ def test_the_paper_recipe_is_what_commonsense_yaml_says(capsys):
     assert trainer["precision"] == "bf16-mixed" and config["checkpoint"]["monitor"] == "val/loss"
 
 
+def test_the_math_recipe_generates_as_the_authors_math_script(capsys):
+    # 128 new tokens and the evaluation prompt string, as evaluate.py in mulin-ahu/DenseLoRA
+    # (commonsense_reasoning/, lines 44 and 148-167); LLM-Adapters' 256 is the tasks' own budget.
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "lightning_configs" / "math.yaml"), "--print_config"])
+    import yaml
+
+    from denselora.tasks import get_task
+
+    config = yaml.safe_load(capsys.readouterr().out)
+    model, data = config["model"]["init_args"], config["data"]["init_args"]
+    assert (model["max_new_tokens"], model["num_beams"]) == (128, 4)
+    assert (data["template"], data["eval_template"]) == ("authors", "authors_eval")
+    assert {get_task(name).max_new_tokens for name in data["eval_datasets"]} == {256}
+
+
 @pytest.mark.parametrize(
     "override, message",
     [

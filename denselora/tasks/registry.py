@@ -32,7 +32,9 @@ __all__ = [
 
 Family = Literal["commonsense", "math"]
 
-# Generation lengths of the reference scripts (SPEC section 4).
+# Generation lengths of LLM-Adapters' scripts: commonsense_evaluate.py and evaluate.py (line 44 of each) in
+# github.com/AGI-Edgerunners/LLM-Adapters. The DenseLoRA authors' own math script generates 128 instead
+# (their evaluate.py, line 44); lightning_configs/math.yaml sets that with model.init_args.max_new_tokens.
 COMMONSENSE_MAX_NEW_TOKENS = 32
 MATH_MAX_NEW_TOKENS = 256
 
