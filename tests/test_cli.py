@@ -88,6 +88,29 @@ def test_the_math_recipe_generates_as_the_authors_math_script(capsys):
     assert {get_task(name).max_new_tokens for name in data["eval_datasets"]} == {256}
 
 
+def _printed(*configs: str, capsys) -> dict:
+    import yaml
+
+    with pytest.raises(SystemExit):
+        main(["fit", *(f"--config={REPO / 'lightning_configs' / c}" for c in configs), "--print_config"])
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
+    # The authors' llama2_7B_denselora.sh differs from llama3_8B_denselora.sh in the base model only.
+    llama3 = _printed("commonsense.yaml", capsys=capsys)
+    llama2 = _printed("commonsense.yaml", "models/llama2_7b.yaml", capsys=capsys)
+    assert llama2["model"]["init_args"]["pretrained"] == "meta-llama/Llama-2-7b-hf"
+    assert llama2["data"]["init_args"]["tokenizer"] == "meta-llama/Llama-2-7b-hf"  # the model's, by the CLI's link
+    for config in (llama3, llama2):
+        del config["model"]["init_args"]["pretrained"], config["data"]["init_args"]["tokenizer"]
+    assert llama2 == llama3
+    # Stacked after a baseline it keeps the baseline's method and rate (LoRA: 3e-4 on both bases).
+    lora = _printed("commonsense.yaml", "baselines/lora.yaml", "models/llama2_7b.yaml", capsys=capsys)
+    assert lora["model"]["init_args"]["adapter"]["class_path"] == "denselora.adapters.LoRA"
+    assert lora["model"]["init_args"]["learning_rate"] == 3e-4
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
