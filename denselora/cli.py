@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -20,11 +21,15 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from denselora.callbacks import LatestCheckpoint
 from denselora.distributed import FSDP_STRATEGY_NAME
-from denselora.errors import ConfigError, UserError
+from denselora.errors import ConfigError, RunDirectoryError, UserError
 from denselora.run_directory import claim_version, release_if_unused
+from denselora.training.checkpoint_io import readable_checkpoint
 from denselora.training.finetuner import best_checkpoint
 
 __all__ = ["DenseLoRACLI", "main"]
+
+#: ``--ckpt_path`` values that Lightning resolves itself.
+_LIGHTNING_CHECKPOINT_NAMES = ("last", "best", "hpc", "registry")
 
 #: Run directories this process claimed; those a failed command left empty are removed.
 CLAIMED_RUN_DIRECTORIES: list[Path] = []
@@ -83,6 +88,20 @@ class DenseLoRACLI(LightningCLI):
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        self._check_checkpoint_path()
+
+    def _check_checkpoint_path(self) -> None:
+        """A local ``--ckpt_path`` must be a readable checkpoint before LightningCLI reads its hyperparameters
+        (which it does with a bare ``torch.load``), and long before the model is built."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or str(ckpt_path).split(":")[0] in _LIGHTNING_CHECKPOINT_NAMES or "://" in str(ckpt_path):
+            return
+        with readable_checkpoint(ckpt_path):
+            torch.load(ckpt_path, weights_only=True, map_location="cpu")
+
     def before_instantiate_classes(self) -> None:
         self._claim_run_directories()
 
@@ -105,7 +124,14 @@ class DenseLoRACLI(LightningCLI):
                 continue
             save_dir = init_args.get("save_dir") or "lightning_logs"
             name = init_args.get("name")
-            init_args.version, path = claim_version(Path(save_dir, name) if name else Path(save_dir))
+            root = Path(save_dir, name) if name else Path(save_dir)
+            try:
+                init_args.version, path = claim_version(root)
+            except OSError as err:
+                raise RunDirectoryError(
+                    f"cannot create a run directory in {root}: {err.strerror or err}; choose a folder you can write "
+                    "to with --trainer.logger.init_args.save_dir"
+                ) from None
             CLAIMED_RUN_DIRECTORIES.append(path)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -160,8 +186,11 @@ def main(args: list[str] | None = None) -> None:
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
     finally:
+        failed = sys.exc_info()[0] is not None
         while CLAIMED_RUN_DIRECTORIES:
-            release_if_unused(CLAIMED_RUN_DIRECTORIES.pop())
+            path = CLAIMED_RUN_DIRECTORIES.pop()
+            if failed:
+                release_if_unused(path)
 
 
 def _import_class(class_path: str) -> Any:
@@ -183,6 +212,9 @@ def _user_error_in(err: BaseException) -> UserError | None:
     while err is not None and id(err) not in seen:
         if isinstance(err, UserError):
             return err
+        if isinstance(err, ValueError) and "`val_check_interval`" in str(err):
+            # The fit loop checks it against the epoch only once the data is loaded; its message is clear.
+            return ConfigError(f"trainer settings: {str(err).strip()}")
         seen.add(id(err))
         err = err.__cause__ or err.__context__
     return None

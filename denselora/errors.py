@@ -14,7 +14,9 @@ __all__ = [
     "DataError",
     "MissingDataError",
     "MissingRunFileError",
+    "RunDirectoryError",
     "TrainingDivergedError",
+    "UnreadableFileError",
     "UserError",
 ]
 
@@ -49,3 +51,11 @@ class TrainingDivergedError(UserError, RuntimeError):
 
 class MissingRunFileError(UserError, FileNotFoundError):
     """A run directory, or a file a command needs from one, does not exist; the message names the path."""
+
+
+class UnreadableFileError(UserError, ValueError):
+    """A file a command reads exists but is not what it should be (truncated, corrupt, of another kind)."""
+
+
+class RunDirectoryError(UserError, OSError):
+    """The run directory cannot be written (read-only, full, not permitted); what was saved before is intact."""

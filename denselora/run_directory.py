@@ -39,12 +39,16 @@ def claim_version(root: str | os.PathLike) -> tuple[int, Path]:
         return version, path
 
 
+#: What a run writes while it sets up, before it has trained, evaluated or predicted anything.
+SETUP_RECORDS = ("config.yaml", "environment.json", "hparams.yaml", "parameters.json")
+
+
 def release_if_unused(path: str | os.PathLike) -> None:
-    """Remove a claimed run directory that the run left without a record of itself: nothing in it, or only the
-    event file a logger opens when the trainer starts (the run failed before it saved its config)."""
+    """Remove the directory of a run that failed before it produced anything: only its setup records are in it
+    (the config, the environment, the logger's event file), no checkpoint, adapter, evaluation or prediction."""
     path = Path(path)
     if not path.is_dir():
         return
     files = [p for p in path.rglob("*") if not p.is_dir()]
-    if all(p.name.startswith("events.out.tfevents.") for p in files):
+    if all(p.parent == path and (p.name in SETUP_RECORDS or p.name.startswith("events.out.")) for p in files):
         shutil.rmtree(path, ignore_errors=True)

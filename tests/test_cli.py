@@ -125,6 +125,8 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
         ),
         (["--trainer.strategy", "fsdp"], "use --trainer.strategy denselora_fsdp"),
         (["--data.init_args.eval_datasets", "[synth_boolq, hellaswag]"], "not found: .*dataset/hellaswag/test.json"),
+        (["--trainer.val_check_interval", "500"], r"`val_check_interval` \(500\) must be less than or equal"),
+        (["--ckpt_path", "no-such.ckpt"], "no-such.ckpt: no such checkpoint; give --ckpt_path a .ckpt that fit wrote"),
     ],
     ids=[
         "rank-zero",
@@ -135,6 +137,8 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
         "missing-model",
         "fsdp1",
         "missing-test-set",
+        "validation-after-the-epoch",
+        "missing-checkpoint",
     ],
 )
 def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message):
@@ -148,7 +152,7 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message
     assert not run_dirs(tmp_path)  # a run that failed before it started leaves no run directory behind
 
 
-@pytest.mark.parametrize("damage", ["truncated", "record-without-output"])
+@pytest.mark.parametrize("damage", ["truncated", "record-without-output", "no-answer-to-score-generations"])
 def test_bad_training_data_exits_2_without_traceback(tmp_path, damage):
     from denselora.data import write_quickstart_data
 
@@ -157,11 +161,14 @@ def test_bad_training_data_exits_2_without_traceback(tmp_path, damage):
     train = tmp_path / "train.json"
     if damage == "truncated":
         train.write_text(text[:500])
-    else:
+    elif damage == "record-without-output":
         records = json.loads(text)
         del records[7]["output"]
         train.write_text(json.dumps(records))
-    run_args = tiny_run_args(tmp_path, "--trainer.max_steps", "1", "--data.train_file", str(train))
+    else:
+        train.write_text(json.dumps([{k: v for k, v in r.items() if k != "answer"} for r in json.loads(text)]))
+    generation = ["--data.init_args.val_generation_size", "2"] if damage.startswith("no-answer") else []
+    run_args = tiny_run_args(tmp_path, "--trainer.max_steps", "1", "--data.train_file", str(train), *generation)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "denselora", *run_args]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
@@ -170,6 +177,28 @@ def test_bad_training_data_exits_2_without_traceback(tmp_path, damage):
     assert f"error: {train}" in result.stderr
     if damage == "record-without-output":
         assert "record 7" in result.stderr and "'output'" in result.stderr
+    if damage.startswith("no-answer"):
+        assert "no 'answer' field" in result.stderr and "val_generation_size 0" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04" + bytes(100), b"hello"], ids=["truncated-zip", "text"])
+def test_an_unreadable_checkpoint_exits_2_naming_it(tmp_path, capsys, content):
+    checkpoint = tmp_path / "damaged.ckpt"
+    checkpoint.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path, "--ckpt_path", str(checkpoint)))
+    assert exit_info.value.code == 2
+    assert f"error: {checkpoint}: not a readable checkpoint (" in capsys.readouterr().err
+
+
+def test_a_run_directory_that_cannot_be_created_exits_2(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path, "--trainer.logger.init_args.save_dir", str(tmp_path / "a-file" / "runs")))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: cannot create a run directory in {tmp_path / 'a-file' / 'runs'}" in err
+    assert "--trainer.logger.init_args.save_dir" in err
 
 
 def test_runs_started_together_each_get_their_own_directory(tmp_path):

@@ -16,13 +16,15 @@ def test_concurrent_claims_get_distinct_versions(tmp_path):
     assert all((tmp_path / f"version_{v}").is_dir() for v in versions)
 
 
-def test_release_removes_only_a_directory_without_a_record_of_its_run(tmp_path):
+def test_release_removes_only_a_directory_of_a_run_that_produced_nothing(tmp_path):
     _, empty = claim_version(tmp_path / "runs" / "name")
-    _, events_only = claim_version(tmp_path / "runs" / "name")
+    _, setup_only = claim_version(tmp_path / "runs" / "name")
     _, used = claim_version(tmp_path / "runs" / "name")
-    (events_only / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+    (setup_only / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+    (setup_only / "config.yaml").write_text("x")
     (used / "events.out.tfevents.1.host.1.0").write_bytes(b"")
-    (used / "config.yaml").write_text("x")
-    for path in (empty, events_only, used, empty):  # the second release of `empty` finds it gone: no error
+    (used / "checkpoints").mkdir()
+    (used / "checkpoints" / "last.ckpt").write_text("x")
+    for path in (empty, setup_only, used, empty):  # the second release of `empty` finds it gone: no error
         release_if_unused(path)
-    assert not empty.exists() and not events_only.exists() and (used / "config.yaml").exists()
+    assert not empty.exists() and not setup_only.exists() and (used / "checkpoints" / "last.ckpt").exists()

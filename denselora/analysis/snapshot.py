@@ -19,11 +19,13 @@ from safetensors.torch import load_file, save
 from torch import Tensor
 
 from denselora.analysis.tracked import WatchedMatrixName
-from denselora.errors import MissingRunFileError
+from denselora.errors import MissingRunFileError, UnreadableFileError
 
 __all__ = ["FORMAT", "SNAPSHOT_FILE", "MatrixSnapshot", "UpdateSnapshot"]
 
 SNAPSHOT_FILE = "update_density.safetensors"
+
+_REWRITE = "the UpdateDensityMonitor callback writes it again at its next snapshot step, or train again with it"
 FORMAT = "denselora.update_density/1"
 
 
@@ -105,21 +107,29 @@ class UpdateSnapshot:
                 f"{path}: no update-density snapshot. It is written by the UpdateDensityMonitor callback; train "
                 "with --config callbacks/update_density.yaml to get one."
             )
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+        except Exception as err:  # safetensors' own error type for a damaged header
+            raise UnreadableFileError(f"{path}: not a readable update-density snapshot ({err}); {_REWRITE}") from None
         if metadata.get("format") != FORMAT:
             raise MissingRunFileError(f"{path} is not an update-density snapshot (format {metadata.get('format')!r})")
-        tensors = load_file(str(path))
-        matrices = {}
-        for entry in json.loads(metadata["matrices"]):
-            key = entry["key"]
-            matrices[key] = MatrixSnapshot(
-                layer=int(entry["layer"]),
-                target=entry["target"],
-                matrix=entry["matrix"],
-                rows=tuple(entry["rows"]),
-                cols=tuple(entry["cols"]),
-                initial=tensors[f"{key}/initial"].to(torch.float32),
-                current=tensors[f"{key}/current"].to(torch.float32),
-            )
-        return cls(method=metadata["method"], step=int(metadata["step"]), matrices=matrices)
+        try:
+            tensors = load_file(str(path))
+            matrices = {}
+            for entry in json.loads(metadata["matrices"]):
+                key = entry["key"]
+                matrices[key] = MatrixSnapshot(
+                    layer=int(entry["layer"]),
+                    target=entry["target"],
+                    matrix=entry["matrix"],
+                    rows=tuple(entry["rows"]),
+                    cols=tuple(entry["cols"]),
+                    initial=tensors[f"{key}/initial"].to(torch.float32),
+                    current=tensors[f"{key}/current"].to(torch.float32),
+                )
+            return cls(method=metadata["method"], step=int(metadata["step"]), matrices=matrices)
+        except Exception as err:  # a truncated body, a damaged layout entry, a missing tensor
+            raise UnreadableFileError(
+                f"{path}: a damaged update-density snapshot ({type(err).__name__}: {err}); {_REWRITE}"
+            ) from None

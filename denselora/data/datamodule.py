@@ -220,6 +220,12 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             self.train_dataset = self._tokenize(train, "training data")
             self.val_dataset = None if validation is None else self._tokenize(validation, "validation data")
             if validation is not None and self.val_generation_size:
+                if "answer" not in validation.column_names:
+                    raise DataError(
+                        f"{self.train_file}: the records have no 'answer' field, which val_generation_size needs to "
+                        "score the answers it generates; add one to each record (as LLM-Adapters' training files "
+                        "have) or set data.init_args.val_generation_size 0"
+                    )
                 chosen = validation.select(range(min(self.val_generation_size, len(validation))))
                 self.val_prompts = scored_prompts(chosen, "validation", self.tokenizer, self.eval_template)
         if stage == "predict":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +13,22 @@ from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-__all__ = ["AtomicCheckpointIO"]
+from denselora.errors import MissingRunFileError, RunDirectoryError, UnreadableFileError
+
+__all__ = ["CHECKPOINT_HINT", "AtomicCheckpointIO", "readable_checkpoint"]
+
+CHECKPOINT_HINT = "give --ckpt_path a .ckpt that fit wrote, such as <run>/checkpoints/last.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a local checkpoint to a temporary file in the same directory, flushes it to disk, and renames it
     over the target, so a process killed mid-save leaves the previous checkpoint whole (a rename within one
-    file system is atomic). Remote paths (``s3://`` and the like) keep Lightning's own writer."""
+    file system is atomic). Remote paths (``s3://`` and the like) keep Lightning's own writer.
+
+    A directory that cannot be written (full, read-only) and a checkpoint that cannot be read (missing,
+    truncated, not a checkpoint) are the user's to fix: they raise a :class:`~denselora.errors.UserError` that
+    names the file, instead of the storage library's traceback.
+    """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
         if storage_options is not None or not isinstance(get_filesystem(path), LocalFileSystem):
@@ -32,5 +43,39 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
+        except OSError as err:
+            kept = f"; {path} from before is intact" if path.exists() else ""
+            raise RunDirectoryError(
+                f"cannot write the checkpoint {path}: {err.strerror or err}{kept}. Free space or make the folder "
+                "writable (or choose another --trainer.logger.init_args.save_dir), then resume from the last "
+                "checkpoint with --ckpt_path"
+            ) from None
         finally:
             temporary.unlink(missing_ok=True)
+
+    def load_checkpoint(self, path: str | os.PathLike, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(get_filesystem(path), LocalFileSystem):
+            return super().load_checkpoint(path, *args, **kwargs)
+        with readable_checkpoint(path):
+            return super().load_checkpoint(path, *args, **kwargs)
+
+
+@contextlib.contextmanager
+def readable_checkpoint(path: str | os.PathLike) -> Iterator[None]:
+    """Turns the ways a local checkpoint file can fail to load into one message that names it.
+
+    Raises:
+        MissingRunFileError: there is no such file.
+        UnreadableFileError: it is truncated, corrupt or not a checkpoint.
+    """
+    if not Path(path).is_file():
+        raise MissingRunFileError(f"{path}: no such checkpoint; {CHECKPOINT_HINT}")
+    try:
+        yield
+    except Exception as err:  # torch reports a damaged file in many ways: zip, pickle, EOF, key errors
+        first_sentence = str(err).split(". ")[0].splitlines()[0][:120] if str(err) else ""
+        reason = f"{type(err).__name__}: {first_sentence}" if first_sentence else type(err).__name__
+        raise UnreadableFileError(
+            f"{path}: not a readable checkpoint ({reason}); it may be truncated or not written by fit. "
+            f"{CHECKPOINT_HINT[0].upper()}{CHECKPOINT_HINT[1:]}"
+        ) from None

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from denselora.analysis import MatrixSnapshot, UpdateSnapshot
-from denselora.errors import MissingRunFileError, UserError
+from denselora.errors import MissingRunFileError, UnreadableFileError, UserError
 
 
 def test_a_snapshot_round_trips(tmp_path):
@@ -24,4 +24,20 @@ def test_a_snapshot_round_trips(tmp_path):
 def test_a_missing_snapshot_is_a_user_error(tmp_path):
     with pytest.raises(MissingRunFileError, match=r"callbacks/update_density\.yaml") as info:
         UpdateSnapshot.load(tmp_path / "update_density.safetensors")
+    assert isinstance(info.value, UserError)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_snapshot_is_a_user_error_naming_the_file(tmp_path, damage):
+    initial = torch.randn(64, 64)
+    snapshot = UpdateSnapshot(
+        method="denselora",
+        step=3,
+        matrices={"layer0.q_proj/M": MatrixSnapshot(0, "q_proj", "M", (0, 64), (0, 64), initial, initial + 1)},
+    )
+    path = snapshot.save(tmp_path / "update_density.safetensors")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not a snapshot" * 8)
+    with pytest.raises(UnreadableFileError, match=f"^{path}: ") as info:
+        UpdateSnapshot.load(path)
     assert isinstance(info.value, UserError)

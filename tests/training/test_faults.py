@@ -149,6 +149,27 @@ def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_whole(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
 
 
+def test_a_full_disk_during_a_save_is_a_user_error_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    from denselora.errors import RunDirectoryError
+
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"global_step": 1}, path)
+
+    def disk_full(obj, handle, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    message = f"cannot write the checkpoint {path}: No space left on device; {path} from before is intact"
+    with pytest.raises(RunDirectoryError, match=message):
+        io.save_checkpoint({"global_step": 2}, path)
+    monkeypatch.undo()
+    assert io.load_checkpoint(path)["global_step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
 def test_a_diverged_loss_stops_the_run_with_the_step_and_keeps_the_checkpoints(tmp_path, monkeypatch, capsys):
     from denselora.cli import main
 
