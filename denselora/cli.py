@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from denselora.callbacks import LatestCheckpoint
+from denselora.callbacks import LatestCheckpoint, ResumeCheck
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, RunDirectoryError, UserError
 from denselora.run_directory import claim_version, release_if_unused
@@ -84,6 +84,7 @@ class DenseLoRACLI(LightningCLI):
             }
         )
         parser.add_lightning_class_args(LatestCheckpoint, "latest_checkpoint")
+        parser.add_lightning_class_args(ResumeCheck, "resume")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")

@@ -2,6 +2,7 @@
 
 from denselora.callbacks.freeze_encoder_decoder import FreezeEncoderDecoder
 from denselora.callbacks.latest_checkpoint import LatestCheckpoint
+from denselora.callbacks.resume_check import ResumeCheck
 from denselora.callbacks.update_density import UpdateDensityMonitor
 
-__all__ = ["FreezeEncoderDecoder", "LatestCheckpoint", "UpdateDensityMonitor"]
+__all__ = ["FreezeEncoderDecoder", "LatestCheckpoint", "ResumeCheck", "UpdateDensityMonitor"]

@@ -1,3 +1,6 @@
+import logging
+
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -52,3 +55,45 @@ def test_epochs_see_different_orders(tmp_path):
     assert sorted(map(tuple, first)) != [] and first != second
     loader.sampler.set_epoch(0)
     assert [b["input_ids"][0].tolist() for b in loader] == first
+
+
+def _six_steps(tmp_path):
+    run_dir, state = _final_state(tmp_path / "first", "--trainer.max_steps", "6")
+    return run_dir / "checkpoints" / "last.ckpt", state
+
+
+def test_resuming_with_other_data_settings_is_refused_naming_each_change(tmp_path, capsys, caplog):
+    from denselora.cli import main
+
+    caplog.set_level(logging.INFO)
+    last, _ = _six_steps(tmp_path)
+    changes = ("--data.init_args.micro_batch_size", "4", "--data.init_args.cutoff_len", "200")
+    resume = ("--trainer.max_steps", "8", "--ckpt_path", str(last))
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path / "first", *NO_VALIDATION, *changes, *resume))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: resuming from optimizer step 6 with settings that change what the run trains on" in err
+    assert "global micro-batch: 8 -> 4" in err and "data.cutoff_len: 128 -> 200" in err
+    assert "--resume.allow_changed_data true" in err
+
+    allow = ("--resume.allow_changed_data", "true")
+    _, resumed = _final_state(tmp_path / "first", *changes, *allow, *resume)
+    assert resumed["global_step"] == 8
+    assert "resuming from optimizer step 6 with changed settings: " in caplog.text
+
+
+def test_a_new_learning_rate_at_resume_is_applied_and_announced(tmp_path, caplog):
+    from denselora.training.finetuner import warmup_then_linear_decay
+
+    caplog.set_level(logging.INFO)
+    last, saved = _six_steps(tmp_path)
+    assert saved["lr_schedulers"][0]["base_lrs"] != [5e-4]
+    new_rate = ("--model.init_args.learning_rate", "5e-4")
+    _, resumed = _final_state(tmp_path / "first", "--trainer.max_steps", "8", *new_rate, "--ckpt_path", str(last))
+    assert resumed["lr_schedulers"][0]["base_lrs"] == [5e-4]
+    # The schedule goes on from step 8 of its (new) 8 steps, at the new peak: the decay ends at zero.
+    factor = warmup_then_linear_decay(8, 2, 8)
+    assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(5e-4 * factor)
+    assert "resuming from optimizer step 6 with changed settings: " in caplog.text
+    assert "model.learning_rate: 0.003 -> 0.0005" in caplog.text and "trainer.max_steps: 6 -> 8" in caplog.text
