@@ -127,6 +127,8 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
         (["--data.init_args.eval_datasets", "[synth_boolq, hellaswag]"], "not found: .*dataset/hellaswag/test.json"),
         (["--trainer.val_check_interval", "500"], r"`val_check_interval` \(500\) must be less than or equal"),
         (["--ckpt_path", "no-such.ckpt"], "no-such.ckpt: no such checkpoint; give --ckpt_path a .ckpt that fit wrote"),
+        (["--data.init_args.eval_datasets", "[../../evil:boolq]"], "eval_datasets: '../../evil' is not a plain name"),
+        (["--data.init_args.predict_file", "/tmp/...json"], "predict_file: '..' is not a plain name"),
     ],
     ids=[
         "rank-zero",
@@ -139,6 +141,8 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
         "missing-test-set",
         "validation-after-the-epoch",
         "missing-checkpoint",
+        "eval-name-outside",
+        "predict-name-outside",
     ],
 )
 def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message):
@@ -150,6 +154,23 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message
 
     assert re.search(f"^error: .*{message}", err, re.MULTILINE), err
     assert not run_dirs(tmp_path)  # a run that failed before it started leaves no run directory behind
+
+
+def test_an_eval_set_name_cannot_write_outside_the_run_directory(tmp_path, capsys):
+    # A real test set outside <data_dir>/dataset/, reachable by a relative name: it used to be evaluated and
+    # its predictions written to <run>/predictions/../../../../evil.jsonl.
+    (tmp_path / "evil").mkdir()
+    records = [{"instruction": f"Is {n} even?", "input": "", "output": "true", "answer": "true"} for n in range(4)]
+    (tmp_path / "evil" / "test.json").write_text(json.dumps(records))
+    name = "../../evil"  # from <tmp>/data/dataset/ to <tmp>/evil
+    args = tiny_run_args(
+        tmp_path, "--data.init_args.eval_datasets", f"[{name}:boolq]", "--model.init_args.test_after_fit", "true"
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--trainer.max_steps", "1"])
+    assert exit_info.value.code == 2
+    assert f"error: data.init_args.eval_datasets: {name!r}" in capsys.readouterr().err
+    assert not [path for path in tmp_path.rglob("*.jsonl")]  # no predictions written anywhere
 
 
 @pytest.mark.parametrize("damage", ["truncated", "record-without-output", "no-answer-to-score-generations"])

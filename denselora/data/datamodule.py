@@ -18,8 +18,10 @@ from denselora.data.eval_sets import (
     PredictSet,
     ScoredPrompts,
     eval_dataloader,
+    eval_set_name,
     load_eval_set,
     load_predict_set,
+    predict_output_name,
     scored_prompts,
     test_file_path,
 )
@@ -123,6 +125,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         for name, value in (("template", template), ("eval_template", eval_template or template)):
             if value not in TEMPLATES:
                 raise DataError(f"{name} must be one of {', '.join(TEMPLATES)}, got {value!r}")
+        for entry in eval_datasets or []:
+            eval_set_name(entry)  # a name that leaves dataset/ is refused before anything runs
+        if predict_file is not None:
+            predict_output_name(predict_file)
         self.save_hyperparameters()
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.train_file = train_file
@@ -319,11 +325,8 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         Raises:
             MissingDataError: naming every missing test file.
         """
-        missing = [
-            str(test_file_path(self.data_dir, entry.split(":", 1)[0].strip()))
-            for entry in self.eval_dataset_names
-            if not test_file_path(self.data_dir, entry.split(":", 1)[0].strip()).is_file()
-        ]
+        paths = [test_file_path(self.data_dir, eval_set_name(entry)) for entry in self.eval_dataset_names]
+        missing = [str(path) for path in paths if not path.is_file()]
         if missing:
             raise MissingDataError(
                 f"test set(s) named in eval_datasets not found: {', '.join(missing)}. Copy the LLM-Adapters "

@@ -15,6 +15,7 @@ from denselora.data.records import load_json_dataset
 from denselora.data.samplers import ShardedLengthSortedSampler
 from denselora.data.tokenization import PromptTokenizer
 from denselora.errors import DataError
+from denselora.path_names import checked_name
 from denselora.tasks import TaskSpec, resolve_task
 from denselora.tasks.registry import UnknownTaskError, infer_task
 
@@ -23,15 +24,35 @@ __all__ = [
     "PredictSet",
     "ScoredPrompts",
     "eval_dataloader",
+    "eval_set_name",
     "load_eval_set",
     "load_predict_set",
+    "predict_output_name",
     "scored_prompts",
     "test_file_path",
 ]
 
 
+EVAL_SETTING = "data.init_args.eval_datasets"
+_EVAL_ALLOWED = "a folder name under <data_dir>/dataset/, optionally followed by ':<known dataset>'"
+
+
+def eval_set_name(entry: str) -> str:
+    """The folder name of an ``eval_datasets`` entry (``"<name>"`` or ``"<name>:<known dataset>"``).
+
+    Raises:
+        ConfigError: the name is not a single folder name (e.g. ``../../tmp/evil``).
+    """
+    return checked_name(entry.split(":", 1)[0].strip(), EVAL_SETTING, _EVAL_ALLOWED)
+
+
 def test_file_path(data_dir: Path | str, name: str) -> Path:
-    """``<data_dir>/dataset/<name>/test.json``, the LLM-Adapters location of a test set."""
+    """``<data_dir>/dataset/<name>/test.json``, the LLM-Adapters location of a test set.
+
+    Raises:
+        ConfigError: ``name`` is not a single folder name.
+    """
+    checked_name(name, EVAL_SETTING, _EVAL_ALLOWED)
     return Path(data_dir).expanduser().resolve() / "dataset" / name / "test.json"
 
 
@@ -84,10 +105,11 @@ def load_eval_set(
         cache_dir: ``datasets`` cache directory.
 
     Raises:
+        ConfigError: the name is not a single folder name.
         MissingDataError: the test file does not exist.
         DataError: unreadable file, bad records, gold answers the task's rule cannot use, unknown task.
     """
-    name = entry.split(":", 1)[0].strip()
+    name = eval_set_name(entry)
     path = test_file_path(data_dir, name)
     target = Path(data_dir).expanduser().resolve() / "dataset"
     hint = f"Copy the LLM-Adapters folder dataset/{name}/ into {target}, or remove {name!r} from eval_datasets."
@@ -145,19 +167,34 @@ class PredictSet:
         return len(self.instructions)
 
 
+PREDICT_SETTING = "data.init_args.predict_file"
+PREDICT_ALLOWED = "a JSON file whose name, less its extension, names <run>/predictions/<name>.jsonl"
+
+
+def predict_output_name(path: Path | str) -> str:
+    """The name of the predictions of ``path``: its file name less the extension.
+
+    Raises:
+        ConfigError: that name is not a plain file name (e.g. the file ``...json``, whose stem is ``..``).
+    """
+    return checked_name(Path(path).stem, PREDICT_SETTING, PREDICT_ALLOWED)
+
+
 def load_predict_set(path: Path | str, tokenizer: PreTrainedTokenizerBase, template: str) -> PredictSet:
     """Load a JSON of records with ``instruction`` (and optional ``input``) and render their prompts.
 
     Raises:
+        ConfigError: the file's name less its extension is not a plain file name.
         MissingDataError: the file does not exist.
         DataError: unreadable file or bad records.
     """
+    name = predict_output_name(path)
     path = Path(path).expanduser().resolve()
     records = load_json_dataset(path, ("instruction",), missing_hint="Give predict_file as a path to a JSON file.")
     tokenized = records.map(PromptTokenizer(tokenizer, template), batched=True, desc=f"Tokenizing {path.name}")
     data = tokenized.select_columns(["input_ids", "length"]).add_column("index", list(range(len(tokenized))))
     return PredictSet(
-        name=path.stem,
+        name=name,
         path=path,
         data=data,
         instructions=list(records["instruction"]),

@@ -42,9 +42,10 @@ from torch import nn
 from torchmetrics.aggregation import MeanMetric
 from transformers import PreTrainedTokenizerBase
 
-from denselora.data.eval_sets import EvalSet, eval_dataloader
+from denselora.data.eval_sets import EVAL_SETTING, EvalSet, eval_dataloader
 from denselora.evaluation.generation import generate_completions
 from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult
+from denselora.path_names import checked_name
 from denselora.tasks import score
 
 __all__ = ["Evaluator", "evaluate"]
@@ -61,6 +62,11 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]], mode: str) -> None:
     with path.open(mode, encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _file_name(name: str) -> str:
+    # Sets built by hand (not through eval_datasets) reach this with any name; the files stay in output_dir.
+    return checked_name(name, EVAL_SETTING, "a test-set name that is a plain file name")
 
 
 class Evaluator:
@@ -95,6 +101,9 @@ class Evaluator:
         self.eval_sets = list(eval_sets)
         self.tokenizer = tokenizer
         self.output_dir = None if output_dir is None else Path(output_dir)
+        if self.output_dir is not None:
+            for eval_set in self.eval_sets:
+                self.predictions_path(eval_set.name)  # refuse a name that leaves output_dir before generating
         self.num_beams = num_beams
         self.max_new_tokens = max_new_tokens
         self.rank = default_rank if rank is None else rank
@@ -107,12 +116,17 @@ class Evaluator:
 
     # ------------------------------------------------------------------------------------------------ files
     def predictions_path(self, name: str) -> Path:
+        """``<output_dir>/predictions/<name>.jsonl``.
+
+        Raises:
+            ConfigError: ``name`` is not a plain file name (it would write outside ``output_dir``).
+        """
         assert self.output_dir is not None
-        return self.output_dir / "predictions" / f"{name}.jsonl"
+        return self.output_dir / "predictions" / f"{_file_name(name)}.jsonl"
 
     def _partial_path(self, name: str) -> Path:
         assert self.output_dir is not None
-        return self.output_dir / "predictions" / f"{name}.rank{self.rank}.partial.jsonl"
+        return self.output_dir / "predictions" / f"{_file_name(name)}.rank{self.rank}.partial.jsonl"
 
     def max_new_tokens_for(self, eval_set: EvalSet) -> int:
         return self.max_new_tokens or eval_set.task.max_new_tokens

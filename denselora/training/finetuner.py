@@ -438,6 +438,10 @@ class FineTuner(L.LightningModule):
         rank_zero_info(f"{len(rows)} predictions written to {final}")
 
     def _predictions_path(self, name: str, partial: bool) -> Path:
+        from denselora.data.eval_sets import PREDICT_ALLOWED, PREDICT_SETTING
+        from denselora.path_names import checked_name
+
+        name = checked_name(name, PREDICT_SETTING, PREDICT_ALLOWED)  # the file stays in <run>/predictions
         suffix = f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
         return self.run_dir / "predictions" / f"{name}{suffix}.jsonl{'.partial' if partial else ''}"
 

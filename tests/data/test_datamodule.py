@@ -15,7 +15,7 @@ from denselora.data import (
     MathDataModule,
     ShardedLengthSortedSampler,
 )
-from denselora.errors import DataError, MissingDataError
+from denselora.errors import ConfigError, DataError, MissingDataError
 from denselora.tasks import UnknownTaskError, get_task
 
 
@@ -235,3 +235,19 @@ def test_command_line_parsing_of_the_signatures(quickstart_root):
         data = parser.instantiate_classes(config).data
         assert isinstance(data, module)
         assert data.eval_dataset_names == ["boolq", "mine:piqa"] and data.eval_limit == 5
+
+
+@pytest.mark.parametrize("entry", ["../../../../../../../tmp/evil", "a/b:boolq", "..", "/tmp/evil"])
+def test_eval_set_names_that_leave_dataset_are_refused(quickstart_root, entry):
+    with pytest.raises(ConfigError) as caught:
+        LLMAdaptersDataModule(str(quickstart_root), eval_datasets=["synth_boolq", entry])
+    assert "data.init_args.eval_datasets" in str(caught.value) and repr(entry.split(":")[0]) in str(caught.value)
+
+
+def test_a_name_with_a_rule_still_reads_its_folder(quickstart_root, tmp_path, datasets_cache):
+    shutil.copytree(quickstart_root / "dataset" / "synth_boolq", tmp_path / "dataset" / "my_set")
+    dm = _module(tmp_path, datasets_cache, eval_datasets=["my_set:boolq"], eval_limit=3)
+    dm.setup("test")
+    assert [s.name for s in dm.eval_sets] == ["my_set"] and dm.eval_sets[0].task.rule.name == get_task(
+        "boolq"
+    ).rule.name

@@ -124,3 +124,14 @@ def test_repeated_items_are_refused(tiny_tokenizer, eval_sets):
     evaluator.step(model, {key: value[:1] for key, value in batch.items()}, 0)
     with pytest.raises(RuntimeError, match="scored twice"):
         evaluator.finish()
+
+
+def test_a_set_named_outside_the_output_folder_is_refused_before_generating(tiny_tokenizer, eval_sets, tmp_path):
+    from dataclasses import replace
+
+    from denselora.errors import ConfigError
+
+    escaping = replace(eval_sets[0], name="../../escaped")
+    with pytest.raises(ConfigError, match=r"eval_datasets: '\.\./\.\./escaped'"):
+        Evaluator([escaping], tiny_tokenizer, tmp_path / "out", num_beams=1, print_fn=None)
+    assert not list(tmp_path.rglob("*.jsonl"))
