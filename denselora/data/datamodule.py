@@ -31,12 +31,14 @@ from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
 from denselora.data.samplers import LengthGroupedSampler, ShardedTrainingSampler
 from denselora.data.tokenization import TrainingTokenizer
 from denselora.data.tokenizer import load_tokenizer
+from denselora.data.truncated_answers import TRUNCATED_ANSWER_ACTIONS, handle_truncated_answers
 from denselora.errors import DataError, MissingDataError
 from denselora.tasks import COMMONSENSE_DATASETS, MATH_DATASETS
 
 __all__ = ["CommonsenseDataModule", "LLMAdaptersDataModule", "MathDataModule"]
 
 _TRAIN_FIELDS = ("instruction", "output")
+_RECORD = "record"  # a record's position in the training file(s), carried through the split for messages
 _TRAIN_HINT = (
     "LLM-Adapters keeps its training sets in ft-training_set/ (commonsense_170k.json, math_10k.json; "
     "https://github.com/AGI-Edgerunners/LLM-Adapters). Put the file there, or set train_file to a path "
@@ -68,6 +70,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         val_size: number of training records held out for validation (0: none).
         cutoff_len: maximum training sequence length in tokens.
         train_on_inputs: compute the loss on the prompt too (the authors' setting).
+        truncated_answers: what to do with training and validation records that truncation to ``cutoff_len``
+            leaves no label to learn from (with ``train_on_inputs`` off: a prompt that fills ``cutoff_len``):
+            ``"drop"`` leaves them out with one warning that counts them and names the first few, ``"error"``
+            refuses the data.
         template: ``"alpaca"`` (clean), ``"authors"`` (the authors' verbatim whitespace, SPEC sec. 3) or
             ``"authors_eval"`` (the whitespace of the authors' evaluation scripts).
         eval_template: template for evaluation prompts; ``None`` uses ``template``.
@@ -106,6 +112,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         predict_file: str | None = None,
         val_generation_size: int = 0,
+        truncated_answers: str = "drop",
     ):
         super().__init__()
         if not 0.0 < train_fraction <= 1.0:
@@ -122,6 +129,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
                 raise DataError(f"{name} must be >= 1, got {value}")
         if eval_limit is not None and eval_limit < 1:
             raise DataError(f"eval_limit must be >= 1 or None, got {eval_limit}")
+        if truncated_answers not in TRUNCATED_ANSWER_ACTIONS:
+            raise DataError(
+                f"truncated_answers must be one of {', '.join(TRUNCATED_ANSWER_ACTIONS)}, got {truncated_answers!r}"
+            )
         for name, value in (("template", template), ("eval_template", eval_template or template)):
             if value not in TEMPLATES:
                 raise DataError(f"{name} must be one of {', '.join(TEMPLATES)}, got {value!r}")
@@ -137,6 +148,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         self.val_size = val_size
         self.cutoff_len = cutoff_len
         self.train_on_inputs = train_on_inputs
+        self.truncated_answers = truncated_answers
         self.template = template
         self.eval_template = eval_template or template
         self.tokenizer_spec = tokenizer
@@ -214,12 +226,15 @@ class LLMAdaptersDataModule(L.LightningDataModule):
 
     def _tokenize(self, records: datasets.Dataset, what: str) -> datasets.Dataset:
         function = TrainingTokenizer(self.tokenizer, self.template, self.cutoff_len, self.train_on_inputs)
-        return records.map(function, batched=True, remove_columns=records.column_names, desc=f"Tokenizing {what}")
+        tokenized = records.map(function, batched=True, remove_columns=records.column_names, desc=f"Tokenizing {what}")
+        positions = records[_RECORD] if _RECORD in records.column_names else range(len(records))
+        return handle_truncated_answers(tokenized, positions, self.truncated_answers, what, self.cutoff_len)
 
     def setup(self, stage: str | None = None) -> None:
         """Load and tokenize what ``stage`` needs (cached by ``datasets``; calling it again is cheap)."""
         if stage in ("fit", "validate", None) and self.train_file is not None and self.train_dataset is None:
             records = self.load_train_records()
+            records = records.add_column(_RECORD, list(range(len(records))))
             if stage == "fit":
                 self.check_eval_files()
             train, validation = self.split_train_records(records)

@@ -5,6 +5,10 @@ if the last token is not EOS and the sequence is shorter than ``cutoff_len``; la
 ``train_on_inputs=False`` the first ``n`` labels become -100, ``n`` being the length of the prompt tokenized
 on its own (also truncated, without EOS) -- the reference's way, boundary effects included.
 
+Each training example also gets ``learned``: how many of its labels the loss uses (positions after the first,
+since token ``t + 1`` is predicted from token ``t``, that are not -100). A record whose prompt fills
+``cutoff_len`` under ``train_on_inputs=False`` has none; :mod:`denselora.data.truncated_answers` finds them.
+
 Generation prompt: the prompt with an empty response, tokenized with BOS, no EOS and no truncation.
 """
 
@@ -52,6 +56,8 @@ class TrainingTokenizer:
         self.template = check_template(template)
         self.cutoff_len = cutoff_len
         self.train_on_inputs = train_on_inputs
+        # Part of the ``datasets`` cache fingerprint: data tokenized before ``learned`` existed is not reused.
+        self.columns = ("input_ids", "labels", "length", "learned")
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         instructions, outputs = batch["instruction"], batch["output"]
@@ -71,7 +77,12 @@ class TrainingTokenizer:
             for row, prompt_ids in zip(labels, _encode(self.tokenizer, prompts, self.cutoff_len), strict=True):
                 masked = min(len(prompt_ids), len(row))
                 row[:masked] = [IGNORE_INDEX] * masked
-        return {"input_ids": input_ids, "labels": labels, "length": [len(ids) for ids in input_ids]}
+        return {
+            "input_ids": input_ids,
+            "labels": labels,
+            "length": [len(ids) for ids in input_ids],
+            "learned": [sum(label != IGNORE_INDEX for label in row[1:]) for row in labels],
+        }
 
 
 def tokenize_training_example(
@@ -84,7 +95,8 @@ def tokenize_training_example(
     """Tokenize one record for training (see :class:`TrainingTokenizer`).
 
     Returns:
-        ``{"input_ids": [...], "labels": [...], "length": [n]}`` lists of equal length ``n <= cutoff_len``.
+        ``{"input_ids": [...], "labels": [...]}``, lists of equal length ``n <= cutoff_len``, ``"length": n``
+        and ``"learned"``: the number of labels the loss uses.
     """
     batch = {key: [value] for key, value in example.items()}
     return {

@@ -188,3 +188,19 @@ def test_a_diverged_loss_stops_the_run_with_the_step_and_keeps_the_checkpoints(t
     last = load_checkpoint(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt")
     assert last["global_step"] == 4  # saved before the bad step, and nothing after it
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values())
+
+
+def test_answers_cut_off_by_cutoff_len_are_dropped_not_taken_for_divergence(tmp_path, capsys):
+    # Half the quickstart prompts fill 66 tokens; with micro-batch 1 and the loss on the answer only, one of
+    # them alone in a batch made the loss 0 / 0 = NaN and the run stopped as "diverged".
+    args = tiny_run_args(
+        tmp_path,
+        "--data.init_args.train_on_inputs", "false",
+        "--data.init_args.cutoff_len", "66",
+        "--data.init_args.micro_batch_size", "1",
+        "--trainer.max_steps", "8",
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match=r"training data: \d+ of \d+ records have no answer token left"):
+        run(args)
+    assert "diverged" not in capsys.readouterr().err
+    assert (run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt").is_file()
