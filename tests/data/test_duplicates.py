@@ -1,0 +1,61 @@
+"""Exact duplicates in the training file are counted, and validation holds no record that is also trained on."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from denselora.data import LLMAdaptersDataModule
+
+REPEATED = {3: 3, 8: 2, 15: 1}  # record -> extra copies
+COPIES = sum(REPEATED.values())
+
+
+def _key(record):
+    return record["instruction"], record["input"], record["output"]
+
+
+def _train_file(tmp_path):
+    distinct = [{"instruction": f"What is {n} + 1?", "input": "", "output": str(n + 1)} for n in range(20)]
+    # Same instruction, another output: not a duplicate.
+    distinct.append({"instruction": "What is 3 + 1?", "input": "", "output": "four"})
+    records = list(distinct)
+    for index, extra in REPEATED.items():
+        records += [dict(distinct[index])] * extra
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(records))
+    return path, records
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_validation_never_holds_a_training_record(tmp_path, datasets_cache, seed, caplog):
+    path, records = _train_file(tmp_path)
+    dm = LLMAdaptersDataModule(str(tmp_path), train_file=str(path), val_size=6, seed=seed, cache_dir=datasets_cache)
+    with caplog.at_level(logging.INFO):
+        train, validation = dm.split_train_records(dm.load_train_records())
+    lines = [r.getMessage() for r in caplog.records if "repeat an earlier record exactly" in r.getMessage()]
+    assert lines == [f"training data: {COPIES} of {len(records)} records repeat an earlier record exactly (same "
+                     "instruction, input and output); validation is drawn from the distinct records, and the "
+                     "copies of a validation record are left out of training"]  # fmt: skip
+    held = [_key(record) for record in validation]
+    trained = [_key(record) for record in train]
+    assert len(held) == len(set(held)) == 6
+    assert not set(held) & set(trained)
+    # Every record is in one of them; only the copies of validation records are in neither.
+    assert set(held) | set(trained) == {_key(record) for record in records}
+    expected = len(records) - sum(1 + REPEATED.get(i, 0) for i in range(21) if _key(records[i]) in set(held))
+    assert len(trained) == expected
+    again = dm.split_train_records(dm.load_train_records())
+    assert [_key(r) for r in again[0]] == trained and [_key(r) for r in again[1]] == held  # seeded
+
+
+def test_a_file_without_duplicates_says_nothing(tmp_path, datasets_cache, caplog):
+    path, records = _train_file(tmp_path)
+    path.write_text(json.dumps(records[:21]))
+    dm = LLMAdaptersDataModule(str(tmp_path), train_file=str(path), val_size=6, seed=0, cache_dir=datasets_cache)
+    with caplog.at_level(logging.INFO):
+        train, validation = dm.split_train_records(dm.load_train_records())
+    assert not [r for r in caplog.records if "repeat an earlier record" in r.getMessage()]
+    assert len(train) + len(validation) == 21
