@@ -215,41 +215,36 @@ class LLMAdaptersDataModule(L.LightningDataModule):
     def split_train_records(self, records: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset | None]:
         """The seeded validation split and training fraction: ``(train records, validation records or None)``.
 
-        Exact duplicates (same instruction, input and output) are counted and reported in one line. The
-        validation records are drawn from the distinct records, and every copy of a drawn record stays out of
-        training, so that validation never measures a record the model was trained on; the other copies stay in
-        training, as in the file. Without duplicates this is the seeded split of all records.
+        Exact duplicates (same instruction, input and output) are counted and reported in one line, and a copy
+        of a validation record that the seeded split put in training is left out of it, so that validation never
+        measures a record the model was trained on. The split itself is the seeded split of all records, as
+        without duplicates: only those copies leave the training records.
 
         The validation records do not depend on ``train_fraction``, so runs with different fractions are
         validated on the same records; the fraction is drawn from what remains.
         """
         keys = _record_keys(records)
-        first: dict[tuple[str, str, str], int] = {}
-        for position, key in enumerate(keys):
-            first.setdefault(key, position)
-        copies = len(keys) - len(first)
-        if copies:
-            rank_zero_info(
-                f"training data: {copies} of {len(keys)} records repeat an earlier record exactly (same "
-                "instruction, input and output); validation is drawn from the distinct records, and the copies "
-                "of a validation record are left out of training"
-            )
+        copies = len(keys) - len(set(keys))
         validation = None
+        leaked = 0
         if self.val_size:
-            if self.val_size >= len(first):
+            if self.val_size >= len(records):
                 raise DataError(
-                    f"val_size={self.val_size} leaves no training records ({len(first)} distinct records in "
-                    f"total); lower val_size"
+                    f"val_size={self.val_size} leaves no training records ({len(records)} in total); lower val_size"
                 )
-            distinct = records.select(list(first.values())) if copies else records
-            split = distinct.train_test_split(test_size=self.val_size, shuffle=True, seed=self.seed)
-            train, validation = split["train"], split["test"]
+            split = records.train_test_split(test_size=self.val_size, shuffle=True, seed=self.seed)
+            records, validation = split["train"], split["test"]
             if copies:
                 held = set(_record_keys(validation))
-                kept = [position for position, key in enumerate(keys) if position != first[key] and key not in held]
-                if kept:
-                    train = datasets.concatenate_datasets([train, records.select(kept)])
-            records = train
+                kept = [index for index, key in enumerate(_record_keys(records)) if key not in held]
+                leaked = len(records) - len(kept)
+                if leaked:
+                    records = records.select(kept)
+        if copies:
+            rank_zero_info(
+                f"training data: {copies} of {len(keys)} records repeat an earlier record exactly (same instruction, "
+                f"input and output); {leaked} copies of validation records left out of training"
+            )
         if self.train_fraction < 1.0:
             keep = max(1, round(len(records) * self.train_fraction))
             records = records.shuffle(seed=self.seed).select(range(keep))
