@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +17,16 @@ from torch import Tensor, nn
 
 from denselora.config import DenseLoRAConfig
 from denselora.errors import AdapterMismatchError
-from denselora.inject import adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
+from denselora.inject import Target, adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
 from denselora.modules.adapter import get_adapter_params
+from denselora.modules.linear import DenseLoRALinear
 
 __all__ = [
     "ADAPTER_CONFIG_FILE",
     "ADAPTER_WEIGHTS_FILE",
     "AdapterMismatchError",
     "adapter_metadata",
+    "base_identity",
     "get_adapter_state_dict",
     "load_adapter",
     "save_adapter",
@@ -36,6 +40,9 @@ FORMAT_VERSION = 1
 # only concern training or storage, so an adapter loads whatever the model says about them.
 _SEMANTIC_FIELDS = ("r", "alpha", "activation", "sharing")
 _SHOWN = 5
+# Fields of a Hugging Face config that tell one base model from another at no cost; a model without them is
+# told apart by its linear layers alone.
+_IDENTITY_CONFIG_FIELDS = ("model_type", "architectures", "hidden_size", "num_hidden_layers", "vocab_size")
 
 
 def get_adapter_state_dict(model: nn.Module) -> dict[str, Tensor]:
@@ -57,9 +64,31 @@ def adapter_metadata(model: nn.Module) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "denselora_version": __version__,
         "base_model": base_name,
+        "base_identity": base_identity(model),
         "config": get_shared(model).config.to_dict(),
         "layers": layers,
     }
+
+
+def base_identity(model: nn.Module) -> dict[str, Any]:
+    """What tells the base model of ``model`` from another, cheaply even for an 8B model.
+
+    The name it was loaded from, a few fields of its Hugging Face config, and a SHA-256 of the name and
+    shape of every linear layer (adapted or not, so the same before and after adaptation). Hashing the
+    weights themselves would take minutes on a large model; a fine-tuned variant of the same architecture
+    (an instruct model, say) is told apart by its name only.
+    """
+    config = getattr(model, "config", None)
+    identity: dict[str, Any] = {"name_or_path": getattr(config, "_name_or_path", None) or None}
+    for field in _IDENTITY_CONFIG_FIELDS:
+        value = getattr(config, field, None)
+        identity[field] = list(value) if isinstance(value, (list, tuple)) else value
+    digest = hashlib.sha256()
+    for path, module in model.named_modules():
+        if isinstance(module, (nn.Linear, DenseLoRALinear)):
+            digest.update(f"{path} {module.in_features} {module.out_features}\n".encode())
+    identity["linear_layers_sha256"] = digest.hexdigest()
+    return identity
 
 
 def save_adapter(model: nn.Module, directory: str | os.PathLike, tensors: dict[str, Tensor] | None = None) -> Path:
@@ -99,18 +128,23 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
 
     A model without adapters is first adapted with the saved config; a model that has adapters must have
     the same rank, scaling, activation, sharing and adapted layers. Either way every adapted layer must have
-    the shape it had when the adapter was trained.
+    the shape it had when the adapter was trained. Both files are read and checked in full (every tensor
+    present, of its shape, floating-point) before ``model`` is changed, so a load that fails leaves the model
+    as it was: not adapted, not frozen. An adapter that fits but was saved from another base model (by name,
+    config or linear layer shapes) loads with a warning.
 
     Raises:
         FileNotFoundError: ``directory`` does not hold a saved adapter.
-        AdapterMismatchError: the adapter does not fit ``model``; the message lists what differs.
+        AdapterMismatchError: the adapter does not fit ``model``, or a file is damaged; the message names
+            the file and lists what differs.
     """
     directory = Path(directory)
     metadata = read_adapter_metadata(directory)
     saved_config = DenseLoRAConfig.from_dict(metadata["config"])
     saved_layers: dict[str, dict[str, Any]] = metadata["layers"]
 
-    if has_denselora(model):
+    adapted = has_denselora(model)
+    if adapted:
         model_config = get_shared(model).config
         problems = [
             f"{field}: the adapter has {getattr(saved_config, field)!r}, the model {getattr(model_config, field)!r}"
@@ -121,6 +155,7 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
         problems += _compare_layers(saved_layers, model_layers)
         if problems:
             raise AdapterMismatchError(_mismatch_message(directory, problems))
+        expected = get_adapter_params(model)
     else:
         try:
             targets = find_targets(model, saved_config)
@@ -131,23 +166,84 @@ def load_adapter(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
         )
         if problems:
             raise AdapterMismatchError(_mismatch_message(directory, problems))
-        apply_denselora(model, saved_config)
+        expected = _planned_adapter_params(targets, saved_config)
 
+    weights = directory / ADAPTER_WEIGHTS_FILE
     try:
-        tensors = load_file(directory / ADAPTER_WEIGHTS_FILE)
+        tensors = load_file(weights)
     except (SafetensorError, OSError) as err:
         raise AdapterMismatchError(
-            f"cannot read {directory / ADAPTER_WEIGHTS_FILE}: {err}. The file is damaged or incomplete; save the "
-            "adapter again"
+            f"cannot read {weights}: {err}. The file is damaged or incomplete; save the adapter again"
         ) from None
-    params = get_adapter_params(model)
-    problems = _compare_tensors(tensors, params)
+    problems = _compare_tensors(tensors, expected)
     if problems:
-        raise AdapterMismatchError(_mismatch_message(directory, problems))
+        raise AdapterMismatchError(_mismatch_message(weights, problems))
+    _warn_if_another_base(directory, metadata.get("base_identity"), base_identity(model))
+
+    # Everything is checked: from here on the model changes, and nothing left can fail on the files.
+    if not adapted:
+        apply_denselora(model, saved_config)
     with torch.no_grad():
-        for name, param in params.items():
+        for name, param in get_adapter_params(model).items():
             param.copy_(tensors[name])
     return model
+
+
+def _planned_adapter_params(targets: list[Target], config: DenseLoRAConfig) -> dict[str, nn.Parameter]:
+    """The adapter parameters ``apply_denselora`` would give a model with these targets, without touching it.
+
+    They are built on a stand-in holding a meta-device copy of each target at the same path, so their
+    names and shapes come from ``apply_denselora`` itself and nothing is allocated. The global RNG is
+    restored afterwards: a seeded run draws the same numbers whether or not an adapter was loaded first.
+    """
+    stand_in = nn.Module()
+    for target in targets:
+        parent = stand_in
+        *parents, name = target.path.split(".")
+        for part in parents:
+            if part not in parent._modules:
+                parent.register_module(part, nn.Module())
+            parent = parent._modules[part]
+        weight = target.module.weight
+        parent.register_module(
+            name,
+            nn.Linear(
+                target.module.in_features,
+                target.module.out_features,
+                bias=target.module.bias is not None,
+                device="meta",
+                dtype=weight.dtype,
+            ),
+        )
+    with torch.random.fork_rng(devices=[]):
+        apply_denselora(stand_in, config)
+    return get_adapter_params(stand_in)
+
+
+def _warn_if_another_base(directory: Path, saved: dict[str, Any] | None, model: dict[str, Any]) -> None:
+    """Warn when the adapter records a base model other than ``model``; adapters saved before the base was
+    recorded (no ``saved``) load silently. Only what both sides know is compared."""
+    if not saved:
+        return
+    differences = []
+    for field, value in model.items():
+        before = saved.get(field)
+        if before is None or value is None:
+            continue
+        if field == "name_or_path":
+            # The same model loaded from the Hub ("org/name") and from a local copy (".../name") is one base.
+            same = Path(str(before).rstrip("/")).name == Path(str(value).rstrip("/")).name
+        else:
+            same = before == value
+        if not same:
+            differences.append(f"{field}: saved {before!r}, now {value!r}")
+    if differences:
+        warnings.warn(
+            f"the adapter in {directory} was saved from another base model than the one it is loaded into "
+            f"({'; '.join(differences)}); its layers fit, so it loads, but it was trained for that other base",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def read_adapter_metadata(directory: str | os.PathLike) -> dict[str, Any]:
@@ -220,11 +316,19 @@ def _compare_tensors(tensors: dict[str, Tensor], params: dict[str, nn.Parameter]
     ]
     if reshaped:
         problems.append(f"{len(reshaped)} tensor(s) differ in shape: " + "; ".join(reshaped[:_SHOWN]))
+    # Copying casts any dtype into the parameters, so an integer or boolean tensor would load silently as nonsense.
+    not_float = [
+        f"{name}: file {tensors[name].dtype}, model {param.dtype}"
+        for name, param in params.items()
+        if name in tensors and not tensors[name].is_floating_point()
+    ]
+    if not_float:
+        problems.append(f"{len(not_float)} tensor(s) are not floating-point: " + "; ".join(not_float[:_SHOWN]))
     return problems
 
 
-def _mismatch_message(directory: Path, problems: list[str]) -> str:
-    return f"the adapter in {directory} does not fit this model:\n" + "\n".join(f"  - {p}" for p in problems)
+def _mismatch_message(where: Path, problems: list[str]) -> str:
+    return f"the adapter in {where} does not fit this model:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
 def _write_atomically(path: Path, write) -> None:

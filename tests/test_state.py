@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from denselora import (
     AdapterMismatchError,
@@ -136,3 +136,100 @@ def test_meta_models_cannot_be_saved(tmp_path):
     apply_denselora(model, CONFIG)
     with pytest.raises(ValueError, match="meta device"):
         save_adapter(model, tmp_path)
+
+
+def _snapshot(model):
+    """What a failed load must leave as it was: the module tree, each parameter object and its trainability."""
+    return (
+        [(name, id(m), type(m)) for name, m in model.named_modules()],
+        [(name, id(p), p.requires_grad) for name, p in model.named_parameters()],
+    )
+
+
+def _fresh_and_adapted():
+    return [("fresh", build_tiny_llama()), ("adapted", apply_denselora(build_tiny_llama(), CONFIG))]
+
+
+@pytest.mark.parametrize("which", ["fresh", "adapted"])
+@pytest.mark.parametrize("damage", ["truncated", "missing key", "wrong shape", "integer tensor"])
+def test_a_bad_weights_file_leaves_the_model_untouched(saved, which, damage):
+    directory, _, adapted = saved
+    weights = directory / ADAPTER_WEIGHTS_FILE
+    state = dict(get_adapter_state_dict(adapted))
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:-64])  # header intact, the data cut short
+        expected = str(weights)
+    elif damage == "missing key":
+        del state["model.layers.1.mlp.down_proj.M"]
+        save_file(state, weights)
+        expected = "model.layers.1.mlp.down_proj.M"
+    elif damage == "wrong shape":
+        state["model.layers.0.self_attn.q_proj.M"] = torch.zeros(4, 5)
+        save_file(state, weights)
+        expected = "model.layers.0.self_attn.q_proj.M: file (4, 5), model (4, 4)"
+    else:
+        state["model.layers.0.self_attn.q_proj.M"] = torch.zeros(4, 4, dtype=torch.int64)
+        save_file(state, weights)
+        expected = "model.layers.0.self_attn.q_proj.M: file torch.int64"
+    model = dict(_fresh_and_adapted())[which]
+    before = _snapshot(model)
+    values = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with pytest.raises(AdapterMismatchError) as err:
+        load_adapter(model, directory)
+    assert expected in str(err.value)
+    assert _snapshot(model) == before
+    assert all(torch.equal(p, values[name]) for name, p in model.named_parameters())
+
+
+def test_the_base_identity_is_recorded(saved):
+    directory, _, _ = saved
+    identity = json.loads((directory / ADAPTER_CONFIG_FILE).read_text())["base_identity"]
+    assert identity["model_type"] == "llama" and identity["num_hidden_layers"] == 2
+    assert identity["hidden_size"] == 64 and len(identity["linear_layers_sha256"]) == 64
+
+
+def test_loading_into_the_same_base_does_not_warn(saved, recwarn):
+    directory, _, _ = saved
+    load_adapter(build_tiny_llama(), directory)
+    load_adapter(apply_denselora(build_tiny_llama(), CONFIG), directory)
+    assert not [w for w in recwarn if "base" in str(w.message)]
+
+
+def test_loading_into_another_base_warns_with_what_differs(saved):
+    directory, _, _ = saved
+    # Same adapted layers, so the adapter fits; but the vocabulary says it is another base.
+    model = build_tiny_llama(vocab_size=200)
+    with pytest.warns(UserWarning, match="saved from another base model") as caught:
+        load_adapter(model, directory)
+    assert "vocab_size: saved 128, now 200" in str(caught[0].message)
+    assert len(adapted_layers(model)) == 10  # loaded all the same
+
+
+@pytest.mark.parametrize(
+    ("loaded_from", "warns"),
+    [("org/base-b", True), ("/models/base-a/", False), ("org/base-a", False)],
+)
+def test_the_base_name_is_compared_without_its_folder(tmp_path, loaded_from, warns, recwarn):
+    model = apply_denselora(build_tiny_llama(), CONFIG)
+    model.config._name_or_path = "org/base-a"
+    save_adapter(model, tmp_path)
+    fresh = build_tiny_llama()
+    fresh.config._name_or_path = loaded_from
+    load_adapter(fresh, tmp_path)
+    messages = [str(w.message) for w in recwarn if "another base model" in str(w.message)]
+    expected = (
+        f"the adapter in {tmp_path} was saved from another base model than the one it is loaded into "
+        f"(name_or_path: saved 'org/base-a', now {loaded_from!r}); its layers fit, so it loads, but it was "
+        "trained for that other base"
+    )
+    assert messages == ([expected] if warns else [])
+
+
+def test_adapters_saved_without_an_identity_load_without_a_warning(saved, recwarn):
+    directory, _, _ = saved
+    metadata = json.loads((directory / ADAPTER_CONFIG_FILE).read_text())
+    del metadata["base_identity"]
+    (directory / ADAPTER_CONFIG_FILE).write_text(json.dumps(metadata))
+    model = build_tiny_llama(vocab_size=200)
+    load_adapter(model, directory)
+    assert not [w for w in recwarn if "base" in str(w.message)]
