@@ -253,6 +253,44 @@ def test_a_checkpoint_of_another_rank_is_refused(tmp_path, capsys):
     assert ("does not fit this model" in err and "'r': 16" in err.replace('"', "'")) or "r" in err
 
 
+def test_testing_from_a_checkpoint_ignores_training_settings_but_not_the_rank(tmp_path, capsys):
+    run(tiny_run_args(tmp_path))
+    checkpoint = str(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt")
+    # Dropout and the fused forward only concern training: the tensors mean the same without them.
+    for setting, value in (("dropout", "0"), ("fused", "false"), ("dropout_sites", "input")):
+        run(
+            tiny_run_args(
+                tmp_path, f"--model.init_args.adapter.init_args.{setting}", value, "--ckpt_path", checkpoint,
+                subcommand="test",
+            )
+        )  # fmt: skip
+        assert (run_dirs(tmp_path)[-1] / "evaluation" / "results.json").is_file(), setting
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run(
+            tiny_run_args(
+                tmp_path, "--model.init_args.adapter.init_args.r", "8", "--model.init_args.adapter.init_args.dropout",
+                "0", "--ckpt_path", checkpoint, subcommand="test",
+            )
+        )  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: the checkpoint's adapter does not fit this model" in err
+    assert "r: checkpoint 16, model 8" in err
+    assert "dropout:" not in err  # a training setting is not what keeps it from loading
+
+
+def test_resuming_a_fit_keeps_the_training_settings(tmp_path, capsys):
+    run(tiny_run_args(tmp_path, "--trainer.max_steps", "3"))
+    checkpoint = str(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run(tiny_run_args(tmp_path, "--model.init_args.adapter.init_args.dropout", "0", "--ckpt_path", checkpoint))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "dropout: checkpoint 0.05, model 0.0" in err and "resumed fit" in err
+
+
 def test_test_and_predict_from_a_checkpoint(tmp_path):
     run(tiny_run_args(tmp_path))
     checkpoint = str(run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt")

@@ -20,6 +20,10 @@ class Adapter(abc.ABC):
 
     #: Short name used in reports and run directories.
     method: str = "adapter"
+    #: Fields of the recorded config that only concern training (dropout, how the forward is computed,
+    #: initialisation, dtype): they change neither the tensors' shapes nor what they compute, so a checkpoint
+    #: that differs in them is still tested or predicted from. A resumed fit must keep them.
+    training_fields: frozenset[str] = frozenset()
 
     @abc.abstractmethod
     def apply(self, model: nn.Module) -> nn.Module:

@@ -22,6 +22,7 @@ class DenseLoRA(DenseLoRAConfig, Adapter):
     """DenseLoRA (ours). Every field of :class:`denselora.DenseLoRAConfig` is a YAML ``init_args`` key."""
 
     method = "denselora"
+    training_fields = frozenset({"dropout", "dropout_sites", "fused", "train_encoder_decoder", "dtype"})
 
     def apply(self, model: nn.Module) -> nn.Module:
         return apply_denselora(model, self.config())

@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
@@ -334,8 +335,11 @@ class FineTuner(L.LightningModule):
                 "the checkpoint holds no denselora adapter record: it was not written by this trainer"
             )
         expected = self.adapter.metadata(self.model)
-        if saved != expected:
-            raise CheckpointMismatchError(_describe_metadata_difference(saved, expected))
+        # Testing or predicting only needs tensors that mean the same; a resumed fit also needs the same recipe.
+        resuming = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
+        difference = _describe_metadata_difference(saved, expected, self.adapter.training_fields, resuming)
+        if difference is not None:
+            raise CheckpointMismatchError(difference)
         self._check_adapter_keys(checkpoint["state_dict"])
         if "rng" in checkpoint:
             _set_rng_state(checkpoint["rng"])
@@ -495,18 +499,54 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _describe_metadata_difference(saved: dict, expected: dict) -> str:
-    lines = ["the checkpoint's adapter does not fit this model (another base model, rank or target set?):"]
+def _describe_metadata_difference(
+    saved: dict, expected: dict, training_fields: frozenset[str], resuming: bool
+) -> str | None:
+    """What keeps a checkpoint's adapter from this model, one line per setting (checkpoint vs model), or
+    ``None`` when it fits.
+
+    Args:
+        saved: the checkpoint's adapter record (:meth:`Adapter.metadata` when it was written).
+        expected: the record of the model now.
+        training_fields: config fields that do not change what the tensors mean (:attr:`Adapter.training_fields`).
+        resuming: a fit goes on from the checkpoint, so the training fields must match too.
+    """
+    lines = []
     if saved.get("method") != expected.get("method"):
-        lines.append(f"  - method: checkpoint {saved.get('method')!r}, model {expected.get('method')!r}")
-    for key in ("config", "layers", "tensors"):
+        lines.append(f"method: checkpoint {saved.get('method')!r}, model {expected.get('method')!r}")
+    training = []
+    a, b = saved.get("config"), expected.get("config")
+    if isinstance(a, dict) and isinstance(b, dict):
+        same_layers = saved.get("layers") == expected.get("layers")
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) == b.get(key):
+                continue
+            if key == "target_modules" and same_layers:
+                continue  # spelled another way, but selecting the same layers: the tensors mean the same
+            line = f"{key}: checkpoint {a.get(key)!r}, model {b.get(key)!r}"
+            if key not in training_fields:
+                lines.append(line)
+            elif resuming:
+                training.append(line)
+    elif a != b:
+        lines.append("config differs")
+    for key in ("layers", "tensors"):
         a, b = saved.get(key), expected.get(key)
         if a == b:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
             diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
             shown = "; ".join(f"{k}: checkpoint {a.get(k)!r}, model {b.get(k)!r}" for k in diff[:4])
-            lines.append(f"  - {key}: {len(diff)} difference(s): {shown}")
+            lines.append(f"{key}: {len(diff)} difference(s): {shown}")
         else:
-            lines.append(f"  - {key} differs")
-    return "\n".join(lines)
+            lines.append(f"{key} differs")
+    if not lines and not training:
+        return None
+    message = ["the checkpoint's adapter does not fit this model:", *(f"  - {line}" for line in lines)]
+    if training:
+        message += [f"  - {line}" for line in training]
+        message.append(
+            "  a resumed fit keeps the training settings of its checkpoint; test and predict accept a checkpoint "
+            "that differs in them only"
+        )
+    return "\n".join(message)
