@@ -18,6 +18,8 @@ _LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj", "down_proj")
 class PeftAdapter(Adapter):
     """A PEFT method applied with ``peft.get_peft_model``; subclasses build the ``peft`` config."""
 
+    training_fields = frozenset({"dropout"})
+
     def __init__(self, r: int, alpha: float, dropout: float, target_modules: list[str] | str) -> None:
         if r <= 0:
             raise ConfigError(f"{type(self).__name__}.r must be a positive integer, got {r}")
@@ -49,6 +51,13 @@ class PeftAdapter(Adapter):
         from peft import PeftModel
 
         return PeftModel.from_pretrained(model, str(directory))
+
+    def settings(self) -> dict:
+        """The method's hyperparameters, as a checkpoint records them (the scaling is not in the tensors)."""
+        return {"r": self.r, "alpha": self.alpha, "dropout": self.dropout, "target_modules": self.target_modules}
+
+    def metadata(self, model: nn.Module) -> dict:
+        return {**super().metadata(model), "config": self.settings()}
 
     def summary(self, model: nn.Module) -> str:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -114,6 +123,10 @@ class VeRA(PeftAdapter):
     ) -> None:
         super().__init__(r, 1.0, dropout, target_modules)
         self.projection_prng_key = projection_prng_key
+
+    def settings(self) -> dict:
+        # The key draws the frozen projections, which the checkpoint does not hold.
+        return {**super().settings(), "projection_prng_key": self.projection_prng_key}
 
     def peft_config(self):
         from peft import VeraConfig

@@ -121,3 +121,27 @@ def test_same_seed_same_adapter(tmp_path):
         adapters.append(load_file(run_dir / "adapter" / "adapter_model.safetensors"))
     assert all(torch.equal(adapters[0][k], adapters[1][k]) for k in adapters[0])
     assert not all(torch.equal(adapters[0][k], adapters[2][k]) for k in adapters[0])
+
+
+def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropout():
+    from denselora.adapters import LoRA
+    from denselora.training.finetuner import _describe_metadata_difference
+    from tests.conftest import build_tiny_llama
+
+    trained = LoRA(r=4, alpha=8.0, dropout=0.05, target_modules=["q_proj", "v_proj"])
+    model = trained.apply(build_tiny_llama())
+    saved = trained.metadata(model)
+
+    def difference(adapter, resuming=False):
+        return _describe_metadata_difference(saved, adapter.metadata(model), adapter.training_fields, resuming)
+
+    assert difference(LoRA(r=4, alpha=8.0, dropout=0.0, target_modules=["q_proj", "v_proj"])) is None
+    assert "dropout: checkpoint 0.05, model 0.0" in difference(
+        LoRA(r=4, alpha=8.0, dropout=0.0, target_modules=["q_proj", "v_proj"]), resuming=True
+    )
+    # alpha / r scales the update without changing a tensor's shape: only the record tells it apart.
+    assert "alpha: checkpoint 8.0, model 16.0" in difference(
+        LoRA(r=4, alpha=16.0, dropout=0.05, target_modules=["q_proj", "v_proj"])
+    )
+    older = {key: value for key, value in saved.items() if key != "config"}
+    assert _describe_metadata_difference(older, saved, LoRA.training_fields, resuming=False) is None
