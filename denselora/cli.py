@@ -148,6 +148,28 @@ class DenseLoRACLI(LightningCLI):
         except (ValueError, MisconfigurationException) as err:  # the Trainer refuses its settings
             raise ConfigError(f"trainer settings: {err}") from None
 
+    def before_fit(self) -> None:
+        if self.trainer.max_steps == 0 or self.trainer.max_epochs == 0:
+            setting = "max_steps" if self.trainer.max_steps == 0 else "max_epochs"
+            raise ConfigError(
+                f"--trainer.{setting} 0 trains nothing, and would export the adapter as it was initialised; to "
+                "evaluate that (the base model's own answers), run test instead of fit"
+            )
+
+    def before_test(self) -> None:
+        self._warn_without_checkpoint("test")
+
+    def before_predict(self) -> None:
+        self._warn_without_checkpoint("predict")
+
+    def _warn_without_checkpoint(self, subcommand: str) -> None:
+        if self._get(self.config, "ckpt_path") is None:
+            _print_on_rank_zero(
+                f"warning: {subcommand} without --ckpt_path uses the adapter as initialised, which leaves the base "
+                "model's output unchanged: these are the base model's own answers. For a trained adapter, add "
+                "--ckpt_path <run>/checkpoints/<checkpoint>.ckpt"
+            )
+
     def after_fit(self) -> None:
         if getattr(self.model, "test_after_fit", False):
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best_checkpoint(self.trainer))
@@ -192,6 +214,11 @@ def main(args: list[str] | None = None) -> None:
             path = CLAIMED_RUN_DIRECTORIES.pop()
             if failed:
                 release_if_unused(path)
+
+
+@rank_zero_only
+def _print_on_rank_zero(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _import_class(class_path: str) -> Any:

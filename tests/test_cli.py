@@ -127,6 +127,7 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
         (["--data.init_args.eval_datasets", "[synth_boolq, hellaswag]"], "not found: .*dataset/hellaswag/test.json"),
         (["--trainer.val_check_interval", "500"], r"`val_check_interval` \(500\) must be less than or equal"),
         (["--ckpt_path", "no-such.ckpt"], "no-such.ckpt: no such checkpoint; give --ckpt_path a .ckpt that fit wrote"),
+        (["--trainer.max_epochs", "0", "--trainer.max_steps", "-1"], "--trainer.max_epochs 0 trains nothing"),
         (["--data.init_args.eval_datasets", "[../../evil:boolq]"], "eval_datasets: '../../evil' is not a plain name"),
         (["--data.init_args.predict_file", "/tmp/...json"], "predict_file: '..' is not a plain name"),
     ],
@@ -141,6 +142,7 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
         "missing-test-set",
         "validation-after-the-epoch",
         "missing-checkpoint",
+        "no-epochs",
         "eval-name-outside",
         "predict-name-outside",
     ],
@@ -220,6 +222,11 @@ def test_a_run_directory_that_cannot_be_created_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"error: cannot create a run directory in {tmp_path / 'a-file' / 'runs'}" in err
     assert "--trainer.logger.init_args.save_dir" in err
+
+
+def test_test_without_a_checkpoint_says_it_scores_the_base_model(tmp_path, capsys):
+    main(tiny_run_args(tmp_path, subcommand="test"))
+    assert "warning: test without --ckpt_path uses the adapter as initialised" in capsys.readouterr().err
 
 
 def test_runs_started_together_each_get_their_own_directory(tmp_path):

@@ -11,6 +11,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
+from denselora.training.checkpoint_io import remove_stale_partials
+
 __all__ = ["LatestCheckpoint", "Preempted"]
 
 #: The signals that ask a run to stop: a scheduler's preemption (SLURM, Kubernetes, cloud spot instances all
@@ -64,6 +66,18 @@ class LatestCheckpoint(Callback):
         if callback is not None and getattr(callback, "dirpath", None):
             return Path(callback.dirpath) / self.filename
         return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints" / self.filename
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        # A process killed while saving leaves its temporary file beside the checkpoints (the previous file is
+        # whole): clear those of dead processes, here and where the run resumes from.
+        folders = {self.checkpoint_path(trainer).parent}
+        if trainer.ckpt_path:
+            folders.add(Path(trainer.ckpt_path).parent)
+        for folder in folders:
+            for path in remove_stale_partials(folder):
+                rank_zero_info(f"removed {path}, a checkpoint that a stopped process had not finished writing")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._step_seen = trainer.global_step

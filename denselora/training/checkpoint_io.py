@@ -15,7 +15,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from denselora.errors import MissingRunFileError, RunDirectoryError, UnreadableFileError
 
-__all__ = ["CHECKPOINT_HINT", "AtomicCheckpointIO", "readable_checkpoint"]
+__all__ = ["CHECKPOINT_HINT", "AtomicCheckpointIO", "readable_checkpoint", "remove_stale_partials"]
+
+#: A checkpoint being written is ``.<name>.partial-<pid>`` until it is renamed into place.
+PARTIAL_MARK = ".partial-"
 
 CHECKPOINT_HINT = "give --ckpt_path a .ckpt that fit wrote, such as <run>/checkpoints/last.ckpt"
 
@@ -36,7 +39,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        temporary = path.with_name(f".{path.name}{PARTIAL_MARK}{os.getpid()}")
         try:
             with open(temporary, "wb") as handle:
                 torch.save(checkpoint, handle)
@@ -79,3 +82,31 @@ def readable_checkpoint(path: str | os.PathLike) -> Iterator[None]:
             f"{path}: not a readable checkpoint ({reason}); it may be truncated or not written by fit. "
             f"{CHECKPOINT_HINT[0].upper()}{CHECKPOINT_HINT[1:]}"
         ) from None
+
+
+def remove_stale_partials(directory: str | os.PathLike) -> list[Path]:
+    """Delete the half-written checkpoints that a process killed while saving left in ``directory``.
+
+    A partial file is stale when the process named in it is no longer running; one still being written by a
+    live process is left alone. Returns the files removed.
+    """
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for path in directory.glob(f".*{PARTIAL_MARK}*"):
+        pid = path.name.rpartition(PARTIAL_MARK)[2]
+        if pid.isdigit() and not _running(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

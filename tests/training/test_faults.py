@@ -149,6 +149,31 @@ def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_whole(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
 
 
+def test_stale_partial_checkpoints_are_removed_and_live_ones_kept(tmp_path):
+    from denselora.training.checkpoint_io import remove_stale_partials
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a process id that no longer runs
+    stale = tmp_path / f".last.ckpt.partial-{dead.pid}"
+    live = tmp_path / f".last.ckpt.partial-{os.getpid()}"
+    other = tmp_path / "last.ckpt"
+    for path in (stale, live, other):
+        path.write_bytes(b"x")
+    assert remove_stale_partials(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_resuming_clears_the_partial_checkpoint_a_killed_save_left(tmp_path):
+    run(tiny_run_args(tmp_path, *LONG_RUN, "--trainer.max_steps", "4"))
+    checkpoints = run_dirs(tmp_path)[-1] / "checkpoints"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = checkpoints / f".last.ckpt.partial-{dead.pid}"
+    stale.write_bytes(b"half a checkpoint")
+    run(tiny_run_args(tmp_path, *LONG_RUN, "--trainer.max_steps", "6", "--ckpt_path", str(checkpoints / "last.ckpt")))
+    assert not stale.exists()
+
+
 def test_a_full_disk_during_a_save_is_a_user_error_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     import errno
 
