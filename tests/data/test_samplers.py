@@ -129,3 +129,5 @@ def test_padding_collator_right_and_left():
     assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
     assert set(left) == {"input_ids", "attention_mask"}
     assert left["input_ids"].dtype == torch.long
+    with pytest.raises(ValueError, match="padding_side"):
+        PaddingCollator(pad_token_id=0, padding_side="center")

@@ -85,6 +85,38 @@ def test_masking_a_truncated_prompt_masks_everything(tiny_tokenizer, math_record
     assert out["labels"] == [IGNORE_INDEX] * 8
 
 
+def test_an_output_that_ends_with_eos_gets_no_second_one(tiny_tokenizer):
+    # The reference appends EOS only when the sequence does not end with it already.
+    record = {"instruction": "Is water wet?", "input": "", "output": "the correct answer is true</s>"}
+    ids = tokenize_training_example(record, tiny_tokenizer, "alpaca")["input_ids"]
+    assert ids[-1] == tiny_tokenizer.eos_token_id and ids.count(tiny_tokenizer.eos_token_id) == 1
+
+
+def test_the_input_field_is_in_the_text_and_in_the_mask(tiny_tokenizer):
+    # Needs no shared data: the masking rule on a record with an ``input``, which selects the longer header.
+    record = {"instruction": "Is it wet?", "input": "water", "output": "the correct answer is true"}
+    out = tokenize_training_example(record, tiny_tokenizer, "alpaca", train_on_inputs=False)
+    ids, labels = out["input_ids"], out["labels"]
+    text = format_prompt("alpaca", record["instruction"], record["input"], record["output"])
+    assert tiny_tokenizer.decode(ids, skip_special_tokens=True) == text
+    assert out["length"] == len(ids) == len(labels) and ids[-1] == tiny_tokenizer.eos_token_id
+    prompt = format_prompt("alpaca", record["instruction"], record["input"])
+    prompt_len = len(tiny_tokenizer(prompt)["input_ids"])
+    assert labels == [IGNORE_INDEX] * prompt_len + ids[prompt_len:]
+
+
+def test_cutoff_and_eos_room_without_shared_data(tiny_tokenizer):
+    record = {"instruction": "Add 3 and 4.", "input": "", "output": "3 plus 4 is 7. The answer is 7."}
+    full = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=4096)["input_ids"]
+    natural = len(full)  # with the EOS
+    cut = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=12)["input_ids"]
+    assert cut == full[:12] and cut[-1] != tiny_tokenizer.eos_token_id
+    exact = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=natural - 1)["input_ids"]
+    assert exact == full[:-1]  # the text fills the sequence: no room for EOS
+    roomy = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=natural)["input_ids"]
+    assert roomy == full and roomy[-1] == tiny_tokenizer.eos_token_id
+
+
 def test_generation_prompts_have_bos_and_no_eos(tiny_tokenizer, boolq_records):
     batch = {
         "instruction": [r["instruction"] for r in boolq_records],
