@@ -17,6 +17,7 @@ from denselora.tasks import (
     resolve_task,
     score,
 )
+from denselora.tasks.rules import NumberRule
 
 # (dataset, response, gold, expected)
 COMMONSENSE_CASES = [
@@ -25,6 +26,7 @@ COMMONSENSE_CASES = [
     ("boolq", "false, or rather true", "true", False),  # the FIRST label counts
     ("boolq", "true or false? false", "false", False),
     ("boolq", "the correct answer is True", "true", False),  # case-sensitive: no match is wrong
+    ("boolq", "True, it is false", "false", True),  # case-sensitive: "True" is no label, "false" is the first
     ("boolq", "", "false", False),
     ("boolq", "I do not know", "false", False),
     ("boolq", "it is untrue", "true", True),  # no word boundary in the reference regex
@@ -91,6 +93,14 @@ def test_math_last_number(dataset, response, gold, expected):
 @pytest.mark.parametrize(("response", "gold", "expected"), AQUA_CASES)
 def test_aqua_first_letter(response, gold, expected):
     assert is_correct("AQuA", response, gold) is expected
+
+
+def test_number_tolerance_includes_its_bound():
+    # LLM-Adapters' evaluate.py: abs(label - predict) <= miss. A tolerance of 0.25 makes the bound exact in
+    # binary floating point.
+    rule = NumberRule(tolerance=0.25)
+    assert rule.matches(2.25, 2.0) and rule.matches(1.75, 2.0)
+    assert not rule.matches(2.2500001, 2.0)
 
 
 def test_predictions_are_reported():
@@ -173,3 +183,6 @@ def test_invalid_gold_answers_are_rejected():
         is_correct("gsm8k", "4", "four")
     with pytest.raises(ValueError):
         is_correct("AQuA", "A", "F")
+    for not_a_number in (True, "inf", "nan", None):  # bool is an int subclass; inf and nan match nothing
+        with pytest.raises(ValueError):
+            is_correct("gsm8k", "1", not_a_number)
