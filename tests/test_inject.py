@@ -52,7 +52,8 @@ def _formula(layers, shapes, r):
 @pytest.mark.parametrize(
     "shape, base_total, denselora, lora",
     [
-        # SPEC section 2.
+        # The paper's Sec. 3.2 formulas, per target name (q, k, v, up, down, r = 16); the paper rounds them to
+        # 0.9M (DenseLoRA) and 28M (LoRA) for LLaMA2-7B.
         (LLAMA2_7B, 6_738_415_616, 917_504, 28_049_408),
         (LLAMA3_8B, 8_030_261_248, 925_696, 28_311_552),
     ],

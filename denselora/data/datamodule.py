@@ -58,9 +58,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
 
     Training (``fit``): the records of ``train_file`` (fields ``instruction, input, output``), minus
     ``val_size`` held-out validation records (seeded split, as the authors' 120), optionally subsampled to
-    ``train_fraction`` (seeded), rendered with ``template`` and tokenized as SPEC section 3. Batches are
-    right-padded ``{"input_ids", "attention_mask", "labels"}`` (``LongTensor[batch, length]``; labels -100 on
-    padding, and on the prompt when ``train_on_inputs`` is off).
+    ``train_fraction`` (seeded), rendered with ``template`` and tokenized as LLM-Adapters' ``finetune.py``
+    does (see :mod:`denselora.data.tokenization`). Batches are right-padded ``{"input_ids", "attention_mask",
+    "labels"}`` (``LongTensor[batch, length]``; labels -100 on padding, and on the prompt when
+    ``train_on_inputs`` is off).
 
     Evaluation (``test``): one data loader per name in ``eval_datasets``, reading
     ``<data_dir>/dataset/<name>/test.json``; left-padded prompt batches ``{"input_ids", "attention_mask",
@@ -81,8 +82,9 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             leaves no label to learn from (with ``train_on_inputs`` off: a prompt that fills ``cutoff_len``):
             ``"drop"`` leaves them out with one warning that counts them and names the first few, ``"error"``
             refuses the data.
-        template: ``"alpaca"`` (clean), ``"authors"`` (the authors' verbatim whitespace, SPEC sec. 3) or
-            ``"authors_eval"`` (the whitespace of the authors' evaluation scripts).
+        template: ``"alpaca"`` (clean), ``"authors"`` (the whitespace of the authors' training prompt) or
+            ``"authors_eval"`` (the whitespace of the authors' evaluation scripts); see
+            :mod:`denselora.data.prompts` for the source of each.
         eval_template: template for evaluation prompts; ``None`` uses ``template``.
         tokenizer: a Hugging Face name, a local directory, or ``"denselora/tiny"`` (built-in, offline).
         micro_batch_size: training batch size per device.

@@ -1,4 +1,8 @@
-"""Turning records into token ids, exactly as LLM-Adapters' ``generate_and_tokenize_prompt`` (SPEC sec. 3).
+"""Turning records into token ids, exactly as LLM-Adapters' ``generate_and_tokenize_prompt``.
+
+The reference is ``tokenize`` and ``generate_and_tokenize_prompt`` in ``finetune.py`` of
+https://github.com/AGI-Edgerunners/LLM-Adapters, copied unchanged into the authors' release
+(https://github.com/mulin-ahu/DenseLoRA, ``commonsense_reasoning/finetune.py``).
 
 Training example: tokenize prompt + output (the tokenizer adds BOS), truncate to ``cutoff_len``, append EOS
 if the last token is not EOS and the sequence is shorter than ``cutoff_len``; labels are the input ids. With

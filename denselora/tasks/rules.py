@@ -1,7 +1,10 @@
 """Answer rules: how a model's response is turned into a prediction and compared with the gold answer.
 
-These follow the LLM-Adapters evaluation scripts that the DenseLoRA authors used (SPEC section 4), including
-their quirks: matching is case-sensitive and has no word boundaries, so ``"untrue"`` predicts ``true`` and
+These follow the LLM-Adapters evaluation scripts that the DenseLoRA authors used: ``extract_answer`` in
+``commonsense_evaluate.py`` and ``extract_answer_number``, ``extract_answer_letter`` and the tolerance
+``miss = 0.001`` in ``evaluate.py`` (https://github.com/AGI-Edgerunners/LLM-Adapters; the same functions are
+in the authors' ``commonsense_reasoning/`` of https://github.com/mulin-ahu/DenseLoRA). Their quirks are kept:
+matching is case-sensitive and has no word boundaries, so ``"untrue"`` predicts ``true`` and
 ``"Answer: (B)"`` predicts ``A`` (the ``A`` of ``Answer``). Reproducing the paper's numbers needs exactly
 that.
 """

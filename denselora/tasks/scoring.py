@@ -1,4 +1,7 @@
-"""Scoring one model response against one gold answer, by the rules of SPEC section 4."""
+"""Scoring one model response against one gold answer, by the rules of LLM-Adapters' evaluation scripts.
+
+See :mod:`denselora.tasks.rules` for the scripts and functions each rule follows.
+"""
 
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ def score(dataset: str | TaskSpec, completion: str, answer: Any, *, prompt: str 
 
 
 def is_correct(dataset: str | TaskSpec, completion: str, answer: Any, *, prompt: str | None = None) -> bool:
-    """Whether ``completion`` answers correctly under the dataset's rule (SPEC section 4).
+    """Whether ``completion`` answers correctly under the dataset's rule (LLM-Adapters' evaluation scripts).
 
     * commonsense: the first match of the label vocabulary in the response equals the gold label
       (boolq ``true|false``; piqa ``solution1|solution2``; social_i_qa, ARC-Challenge, ARC-Easy,

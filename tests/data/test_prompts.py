@@ -1,4 +1,4 @@
-"""Prompt templates, character for character (SPEC section 3)."""
+"""Prompt templates, character for character (``generate_prompt`` in the authors' ``finetune.py``)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ def test_clean_alpaca_template():
 
 
 def test_authors_verbatim_template_whitespace():
-    # SPEC sec. 3: two trailing spaces after "request.", 16 leading spaces on every later non-empty line and
-    # on the line between instruction and response.
+    # The authors' commonsense_reasoning/finetune.py (github.com/mulin-ahu/DenseLoRA), generate_prompt: two
+    # trailing spaces after "request.", 16 leading spaces on every later non-empty line and on the line between
+    # instruction and response.
     pad = " " * 16
     expected = (
         HEADER + "  \n\n"

@@ -1,4 +1,4 @@
-"""Tokenisation of real records exactly as LLM-Adapters' generate_and_tokenize_prompt (SPEC sec. 3)."""
+"""Tokenisation of real records exactly as LLM-Adapters' generate_and_tokenize_prompt (finetune.py)."""
 
 from __future__ import annotations
 

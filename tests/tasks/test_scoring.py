@@ -1,4 +1,8 @@
-"""Held-back answer-rule cases built from SPEC section 4 (LLM-Adapters' extraction, quirks included)."""
+"""Held-back answer-rule cases from LLM-Adapters' extraction, quirks included.
+
+The reference: ``extract_answer`` in ``commonsense_evaluate.py`` and ``extract_answer_number`` and
+``extract_answer_letter`` in ``evaluate.py`` of https://github.com/AGI-Edgerunners/LLM-Adapters.
+"""
 
 from __future__ import annotations
 
