@@ -16,8 +16,12 @@ yields left-padded batches, longest first, each item on exactly one rank)::
         self.evaluator.step(self.model, batch, dataloader_idx)
 
     def on_test_epoch_end(self):
-        result = self.evaluator.finish()
-        self.log_dict(result.metrics("test"))
+        result = self.evaluator.finish()  # every rank calls it: it gathers
+        # Straight to the loggers, as FineTuner does: self.log would repeat each metric under every test
+        # set's dataloader.
+        if self.trainer.is_global_zero:
+            for logger in self.loggers:
+                logger.log_metrics(result.metrics("test"), step=self.global_step)
 
 Outputs under ``output_dir``: ``predictions/<dataset>.jsonl`` (one line per item, in test-file order, with
 ``index, instruction, completion, prediction, gold, correct``), ``results.json`` and ``results.md`` (the
