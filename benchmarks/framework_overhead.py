@@ -1,7 +1,7 @@
 """Framework overhead: Lightning's Trainer with denselora's FineTuner, data module and Evaluator, against bare loops.
 
     python -m benchmarks.framework_overhead --data-dir /path/to/LLM-Adapters     # SmolLM2-135M-Instruct, CPU
-    DENSELORA_DATA_DIR=/path/to/LLM-Adapters python -m benchmarks.framework_overhead --eval-items 32  # ~5 min
+    DENSELORA_DATA_DIR=/path/to/LLM-Adapters python -m benchmarks.framework_overhead --eval-items 32
     python -m benchmarks.framework_overhead --model tiny                         # a tiny random LLaMA, seconds
 
 What the framework costs on top of the work it drives, on a real pretrained model on a CPU, measured in one

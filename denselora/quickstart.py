@@ -91,7 +91,7 @@ def _fact(rng: random.Random) -> dict[str, str]:
 
 
 def load_quickstart_base(dtype: torch.dtype | None = None, cache_dir: str | os.PathLike | None = None):
-    """The quickstart base model, built now (about a minute on 2 CPU cores) or loaded from the cache."""
+    """The quickstart base model, built now (once) or loaded from the cache."""
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(ensure_quickstart_base(cache_dir), dtype=dtype)

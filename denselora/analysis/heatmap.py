@@ -46,7 +46,7 @@ def render_heatmaps(
     top = max(float(v.max()) if v.size else 0.0 for v in values) if vmax is None else float(vmax)
     top = top if top > 0 else 1e-12  # an all-zero update still gets a valid colour scale
     width, height = panel_inches * len(panels) + 1.2, panel_inches + (0.7 if title else 0.4)
-    # A fixed layout: matplotlib's layout engines cost about 0.1 s more per figure, paid at every log.
+    # A fixed layout: matplotlib's layout engines add time to every figure, paid at every log.
     figure = Figure(figsize=(width, height), dpi=dpi)
     figure.subplots_adjust(left=0.35 / width, right=1 - 0.2 / width, bottom=0.3 / height, top=1 - 0.55 / height)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]

@@ -47,7 +47,7 @@ class UpdateDensityMonitor(Callback):
     matrices (VeRA) get a warning and nothing else.
 
     The cost is that of the watched matrices only: one ``r x r`` copy each, and one small figure per adapted
-    layer per logging step (about 0.1 s on a CPU).
+    layer per logging step.
 
     Args:
         every_n_steps: optimizer steps between two logs.

@@ -9,10 +9,8 @@ Three test sets mirror the real task families, with the real sets' instruction a
   ``"\\nA: ... The answer is 7."`` (math rule).
 
 Everything is generated here from the word lists below and a seed; nothing is copied from a real data set.
-The tasks are chosen to be learnable quickly: fully fine-tuning a randomly initialised 2-layer LLaMA
-(hidden size 128) on the training file for one minute on two CPU cores reaches about 100 % on
-``synth_boolq``, 50-70 % on ``synth_choice`` (chance: 25 %) and 30-50 % on ``synth_math``; three minutes
-bring ``synth_math`` to about 90 %.
+The tasks are chosen to be learnable quickly, by a randomly initialised 2-layer LLaMA in minutes on a CPU;
+the README's quickstart table gives what DenseLoRA reaches on them.
 """
 
 from __future__ import annotations

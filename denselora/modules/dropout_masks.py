@@ -9,8 +9,8 @@ How a mask is drawn depends on where it is used:
 * ``"positions"`` (the CPU default): the flat positions of the dropped entries. The gaps between them are
   geometric, ``ceil(log U / log(1 - p))`` with ``U`` uniform in float64, which is exactly Bernoulli(p)
   dropout up to float64 rounding. At ``p = 0.05`` this draws one random number per twenty entries instead of
-  one per entry, and applying the mask writes only the dropped entries: about four times faster than a
-  per-entry draw on a CPU, whose generator runs on one thread. Kept entries are scaled by ``1 / (1 - p)``.
+  one per entry, and applying the mask writes only the dropped entries, which matters on a CPU, whose
+  generator runs on one thread. Kept entries are scaled by ``1 / (1 - p)``.
 * ``"dense"`` (the default elsewhere): a boolean tensor from 16-bit uniform integers, four per 64-bit draw
   of the device's counter-based generator. A list of positions would need a host synchronisation there to
   learn its length. ``p`` is rounded to a multiple of ``2**-16`` (``0.05`` becomes ``0.0499954``) and kept
