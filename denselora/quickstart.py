@@ -117,14 +117,16 @@ def ensure_quickstart_base(cache_dir: str | os.PathLike | None = None) -> Path:
 
 def _train_base():
     from lightning.pytorch.utilities import rank_zero_info
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
     from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from denselora.data.collate import PaddingCollator
     from denselora.data.tokenization import TrainingTokenizer
     from denselora.data.tokenizer import load_tokenizer
 
-    rank_zero_info("building the quickstart base model (once; cached afterwards) ...")
+    rank_zero_info(f"building the quickstart base model in {cache_root()} (once; later runs load it) ...")
     torch.manual_seed(_RECIPE["seed"])
     tokenizer = load_tokenizer("denselora/tiny")
     records = quickstart_base_corpus(_RECIPE["records"], _RECIPE["seed"])
@@ -146,10 +148,20 @@ def _train_base():
         collate_fn=PaddingCollator(tokenizer.pad_token_id, padding_side="right"),
     )
     model.train()
-    for _ in range(_RECIPE["epochs"]):
-        for batch in loader:
-            model(**batch).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            warmup.step()
+    # A few minutes on a busy CPU: a bar with the rate and the time left, instead of one line and silence.
+    steps = tqdm(
+        total=_RECIPE["epochs"] * len(loader),
+        desc="building the quickstart base (once)",
+        unit="step",
+        disable=rank_zero_only.rank != 0,
+        dynamic_ncols=True,
+    )
+    with steps:
+        for _ in range(_RECIPE["epochs"]):
+            for batch in loader:
+                model(**batch).loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                warmup.step()
+                steps.update()
     return model.eval()
