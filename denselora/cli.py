@@ -161,6 +161,9 @@ class DenseLoRACLI(LightningCLI):
 
     def before_predict(self) -> None:
         self._warn_without_checkpoint("predict")
+        predict_path = getattr(self.datamodule, "predict_path", None)
+        if callable(predict_path):
+            predict_path()  # a missing file is reported now, before the base model loads
 
     def _warn_without_checkpoint(self, subcommand: str) -> None:
         if self._get(self.config, "ckpt_path") is None:

@@ -23,6 +23,7 @@ from denselora.data.eval_sets import (
     load_eval_set,
     load_predict_set,
     predict_output_name,
+    resolve_predict_file,
     scored_prompts,
     test_file_path,
 )
@@ -96,8 +97,9 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         cache_dir: ``datasets`` cache directory (default: ``HF_DATASETS_CACHE``).
         val_generation_size: also generate answers for this many validation records at every validation
             and report their accuracy (``val/accuracy``), scored by the rule their gold answer fits; 0: loss only.
-        predict_file: for ``predict``: a JSON of records with ``instruction`` (and optionally ``input``),
-            relative to ``data_dir`` or absolute; each gets a generated answer.
+        predict_file: for ``predict``: a JSON list of records with ``instruction`` (and optionally ``input``),
+            absolute or relative to the current directory (a relative path found only under ``data_dir`` is
+            read from there); each gets a generated answer.
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class LLMAdaptersDataModule(L.LightningDataModule):
         self.val_generation_size = val_generation_size
         self.val_prompts: ScoredPrompts | None = None
         self.predict_set: PredictSet | None = None
+        self._said_predict_path = False
 
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self.train_dataset: datasets.Dataset | None = None
@@ -376,13 +379,27 @@ class LLMAdaptersDataModule(L.LightningDataModule):
                 "dataset/<name>/ folders there, or remove those names from data.init_args.eval_datasets."
             )
 
-    def load_predict_set(self) -> PredictSet:
+    def predict_path(self) -> Path:
+        """The file ``predict`` answers: ``predict_file`` as a shell path, else under ``data_dir`` (older use).
+
+        Raises:
+            DataError: ``predict_file`` is not set.
+            MissingDataError: the file is in neither place.
+        """
         if self.predict_file is None:
             raise DataError("predict needs data.init_args.predict_file: a JSON of records with an 'instruction'")
-        path = Path(self.predict_file).expanduser()
-        return load_predict_set(
-            path if path.is_absolute() else self.data_dir / path, self.tokenizer, self.eval_template
-        )
+        path, in_data_dir = resolve_predict_file(self.predict_file, self.data_dir)
+        if in_data_dir and not self._said_predict_path:
+            # Said once: the CLI checks the file before the model loads, and setup reads it again.
+            self._said_predict_path = True
+            rank_zero_info(
+                f"{self.predict_file} is not in the current directory ({Path.cwd()}); reading {path} under "
+                "data_dir instead"
+            )
+        return path
+
+    def load_predict_set(self) -> PredictSet:
+        return load_predict_set(self.predict_path(), self.tokenizer, self.eval_template)
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_set is None:

@@ -14,7 +14,7 @@ from denselora.data.collate import PaddingCollator
 from denselora.data.records import load_json_dataset
 from denselora.data.samplers import ShardedLengthSortedSampler
 from denselora.data.tokenization import PromptTokenizer
-from denselora.errors import DataError
+from denselora.errors import DataError, MissingDataError
 from denselora.path_names import checked_name
 from denselora.tasks import TaskSpec, resolve_task
 from denselora.tasks.registry import UnknownTaskError, infer_task
@@ -28,6 +28,7 @@ __all__ = [
     "load_eval_set",
     "load_predict_set",
     "predict_output_name",
+    "resolve_predict_file",
     "scored_prompts",
     "test_file_path",
 ]
@@ -178,6 +179,39 @@ def predict_output_name(path: Path | str) -> str:
         ConfigError: that name is not a plain file name (e.g. the file ``...json``, whose stem is ``..``).
     """
     return checked_name(Path(path).stem, PREDICT_SETTING, PREDICT_ALLOWED)
+
+
+def resolve_predict_file(predict_file: Path | str, data_dir: Path | str) -> tuple[Path, bool]:
+    """Find ``predict_file`` as a shell would: absolute, or relative to the current directory.
+
+    A relative path that is not in the current directory but is under ``data_dir`` is still accepted, as
+    earlier versions looked only there.
+
+    Args:
+        predict_file: the path as given (``~`` is expanded).
+        data_dir: the data module's ``data_dir``.
+
+    Returns:
+        The absolute path of the file, and whether it was found under ``data_dir`` rather than where a shell
+        would look.
+
+    Raises:
+        MissingDataError: the file is in neither place; the message names each path tried.
+    """
+    given = Path(predict_file).expanduser()
+    here = given if given.is_absolute() else Path.cwd() / given
+    if here.is_file():
+        return here.resolve(), False
+    tried = [here]
+    if not given.is_absolute():
+        in_data_dir = Path(data_dir).expanduser() / given
+        if in_data_dir.is_file():
+            return in_data_dir.resolve(), True
+        tried.append(in_data_dir)
+    raise MissingDataError(
+        f"{PREDICT_SETTING} {str(predict_file)!r}: no such file; tried {' and '.join(str(p) for p in tried)}. Give "
+        "the path of a JSON list of records with an 'instruction', absolute or relative to the current directory."
+    )
 
 
 def load_predict_set(path: Path | str, tokenizer: PreTrainedTokenizerBase, template: str) -> PredictSet:
