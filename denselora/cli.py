@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import sys
 from importlib import metadata
@@ -164,6 +165,22 @@ class DenseLoRACLI(LightningCLI):
         predict_path = getattr(self.datamodule, "predict_path", None)
         if callable(predict_path):
             predict_path()  # a missing file is reported now, before the base model loads
+
+    def after_predict(self) -> None:
+        """When the predictions went to the checkpoint's run, keep this command's config beside them
+        (``<name>.config.yaml``) and remove the new run directory, which then holds nothing else."""
+        written = getattr(self.model, "predictions_file", None)
+        if written is None or rank_zero_only.rank != 0:
+            return
+        for run_dir in CLAIMED_RUN_DIRECTORIES:
+            if Path(written).resolve().is_relative_to(run_dir.resolve()):
+                continue
+            config = run_dir / "config.yaml"
+            if config.is_file():
+                record = Path(written).parent / f"{self.model.predictions_stem}.config.yaml"
+                shutil.copyfile(config, record)
+                _print_on_rank_zero(f"the config of these predictions: {record}")
+            release_if_unused(run_dir)
 
     def _warn_without_checkpoint(self, subcommand: str) -> None:
         if self._get(self.config, "ckpt_path") is None:

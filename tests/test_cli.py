@@ -318,8 +318,9 @@ def test_test_and_predict_from_a_checkpoint(tmp_path):
             tmp_path, "--ckpt_path", checkpoint, "--data.init_args.predict_file", str(questions), subcommand="predict"
         )
     )
-    predict_dir = run_dirs(tmp_path)[-1]
-    rows = [json.loads(line) for line in (predict_dir / "predictions" / "questions.jsonl").open()]
+    fit_dir = Path(checkpoint).parent.parent  # predictions go beside the checkpoint's run
+    assert run_dirs(tmp_path)[-1] == test_dir  # and predict leaves no run directory of its own
+    rows = [json.loads(line) for line in (fit_dir / "predictions" / "questions.jsonl").open()]
     assert [row["instruction"] for row in rows] == ["Is 4 an even number?", "What is 2 + 2?"]
     assert all(isinstance(row["completion"], str) for row in rows)
     assert torch.equal(state[next(iter(state))], load_checkpoint(Path(checkpoint))["state_dict"][next(iter(state))])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import random
@@ -26,7 +27,7 @@ from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
 from denselora.training.loss import causal_lm_loss
 from denselora.training.parameter_record import write_parameter_record
 
-__all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
+__all__ = ["FineTuner", "best_checkpoint", "predictions_dir", "warmup_then_linear_decay"]
 
 ADAPTER_EXPORT_DIR = "adapter"
 #: Generation budget of ``predict`` when ``max_new_tokens`` is not set (the math sets' budget).
@@ -125,6 +126,9 @@ class FineTuner(L.LightningModule):
         self._batch_started = 0.0
         self._evaluator = None
         self.evaluation_result = None
+        #: Where the last ``predict`` wrote (this rank's file), and the file name it chose, less ``.jsonl``.
+        self.predictions_file: Path | None = None
+        self.predictions_stem: str | None = None
         self.val_accuracy = MeanMetric()
         # Checkpoints hold the adapter only; the base comes from `pretrained`/`model_config` on every load.
         self.strict_loading = False
@@ -401,10 +405,24 @@ class FineTuner(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------ prediction
     def on_predict_epoch_start(self) -> None:
+        from denselora.data.eval_sets import PREDICT_ALLOWED, PREDICT_SETTING
+        from denselora.path_names import checked_name
+
         self._predictions = []
+        name = checked_name(self.trainer.datamodule.predict_set.name, PREDICT_SETTING, PREDICT_ALLOWED)
+        directory = predictions_dir(self.run_dir, self.trainer.ckpt_path)  # run_dir: a collective, every rank asks
+        stem = _claim_predictions_stem(directory, name, self._rank_suffix()) if self.trainer.is_global_zero else None
+        self._predictions_dir = directory
+        self.predictions_stem = self.trainer.strategy.broadcast(stem, src=0)
+        self.predictions_file = self._predictions_path(partial=False)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
-        """Answer a batch of prompts; the rows are appended to ``<run>/predictions/<file>.jsonl`` as they come."""
+        """Answer a batch of prompts; the rows are appended to the predictions file as they come.
+
+        The file is ``<run>/predictions/<file>.jsonl``, where ``<run>`` is the checkpoint's run when
+        ``ckpt_path`` lies in one (see :func:`predictions_dir`); an existing file is never overwritten: the
+        next free ``<file>-1.jsonl``, ``<file>-2.jsonl``, ... is used instead.
+        """
         from denselora.evaluation import generate_completions
         from denselora.tasks import extract_response
 
@@ -428,26 +446,66 @@ class FineTuner(L.LightningModule):
             for index, completion in zip(batch["index"].tolist(), completions, strict=True)
         ]
         self._predictions.extend(rows)
-        _append_jsonl(self._predictions_path(predict_set.name, partial=True), rows)
+        _append_jsonl(self._predictions_path(partial=True), rows)
         return rows
 
     def on_predict_epoch_end(self) -> None:
-        name = self.trainer.datamodule.predict_set.name
-        partial = self._predictions_path(name, partial=True)
-        final = self._predictions_path(name, partial=False)
+        partial = self._predictions_path(partial=True)
+        final = self._predictions_path(partial=False)
         rows = sorted(self._predictions, key=lambda row: row["index"])
         _append_jsonl(final.with_name(final.name + ".tmp"), rows, mode="w")
         final.with_name(final.name + ".tmp").replace(final)
         partial.unlink(missing_ok=True)
-        rank_zero_info(f"{len(rows)} predictions written to {final}")
+        predict_set = self.trainer.datamodule.predict_set
+        note = "" if self.predictions_stem == predict_set.name else f" ({predict_set.name}.jsonl holds earlier ones)"
+        rank_zero_info(f"{len(rows)} predictions of {predict_set.path} written to {final}{note}")
 
-    def _predictions_path(self, name: str, partial: bool) -> Path:
-        from denselora.data.eval_sets import PREDICT_ALLOWED, PREDICT_SETTING
-        from denselora.path_names import checked_name
+    def _rank_suffix(self) -> str:
+        return f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
 
-        name = checked_name(name, PREDICT_SETTING, PREDICT_ALLOWED)  # the file stays in <run>/predictions
-        suffix = f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
-        return self.run_dir / "predictions" / f"{name}{suffix}.jsonl{'.partial' if partial else ''}"
+    def _predictions_path(self, partial: bool) -> Path:
+        name = f"{self.predictions_stem}{self._rank_suffix()}.jsonl"
+        return self._predictions_dir / (name + ".partial" if partial else name)
+
+
+def predictions_dir(run_dir: Path | None, ckpt_path: str | os.PathLike | None) -> Path:
+    """Where ``predict`` writes: beside the checkpoint's run when there is one, else in this command's run.
+
+    A checkpoint at ``<run>/checkpoints/<x>.ckpt`` belongs to ``<run>``, and its predictions are read there,
+    next to its config, adapter and evaluation: ``<run>/predictions``. Any other checkpoint (or none) gives
+    ``<run_dir>/predictions``.
+
+    Args:
+        run_dir: this command's run directory.
+        ckpt_path: the checkpoint ``predict`` loaded, if any.
+    """
+    if ckpt_path is not None and "://" not in str(ckpt_path):
+        checkpoint = Path(ckpt_path).expanduser()
+        if checkpoint.parent.name == "checkpoints" and checkpoint.is_file():
+            return checkpoint.resolve().parent.parent / "predictions"
+    return Path(run_dir) / "predictions"
+
+
+def _claim_predictions_stem(directory: Path, name: str, rank_suffix: str) -> str:
+    """The first of ``name``, ``name-1``, ``name-2``, ... that no earlier or running ``predict`` has written.
+
+    Creating this rank's partial file exclusively is the claim, so two commands started together never
+    take the same name.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    number = 0
+    while True:
+        stem = name if number == 0 else f"{name}-{number}"
+        number += 1
+        pattern = glob.escape(stem)
+        # Finished files, partial and temporary ones, one or several ranks' (.rank<r>.jsonl).
+        if any(directory.glob(f"{pattern}.jsonl*")) or any(directory.glob(f"{pattern}.rank*.jsonl*")):
+            continue
+        try:
+            (directory / f"{stem}{rank_suffix}.jsonl.partial").open("x").close()
+        except FileExistsError:  # another predict claimed it between the listing and now
+            continue
+        return stem
 
 
 def warmup_then_linear_decay(step: int, warmup_steps: int, total_steps: int) -> float:
