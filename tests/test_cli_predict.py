@@ -123,3 +123,17 @@ def test_predict_without_a_checkpoint_writes_into_the_new_run(work):
     _predict(root, None, "questions.json")
     (new,) = set(run_dirs(root)) - set(before)
     assert len(_rows(new / "predictions" / "questions.jsonl")) == 2
+
+
+def test_the_response_is_the_answer_even_when_the_model_writes_on(work, monkeypatch):
+    root, checkpoint = work
+    import denselora.evaluation
+
+    def generate(model, tokenizer, input_ids, *args, **kwargs):
+        return ["true\n\n### Instruction:\nAnother question\n\n### Response:\nfalse"] * len(input_ids)
+
+    monkeypatch.setattr(denselora.evaluation, "generate_completions", generate)
+    _predict(root, checkpoint, "questions.json")
+    rows = _rows(checkpoint.parent.parent / "predictions" / "questions.jsonl")
+    # The segment the evaluation scores (LLM-Adapters' reading): up to the next marker, not after it.
+    assert [row["response"] for row in rows] == ["true\n\n### Instruction:\nAnother question"] * 2

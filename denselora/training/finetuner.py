@@ -441,7 +441,9 @@ class FineTuner(L.LightningModule):
                 "instruction": predict_set.instructions[index],
                 "input": predict_set.inputs[index],
                 "completion": completion,
-                "response": extract_response(completion),
+                # With its prompt, as scoring reads it: a completion that goes on to write a new prompt would
+                # otherwise give that prompt's response, not the answer.
+                "response": extract_response(predict_set.prompts[index] + completion),
             }
             for index, completion in zip(batch["index"].tolist(), completions, strict=True)
         ]
