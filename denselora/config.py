@@ -11,6 +11,7 @@ from typing import Any, Literal
 import torch
 
 from denselora.errors import ConfigError
+from denselora.targets import MISSING_TARGETS, matches
 
 __all__ = ["DenseLoRAConfig"]
 
@@ -50,6 +51,10 @@ class DenseLoRAConfig:
         fused: compute each adapted layer (base product and update) as one autograd function that keeps only
             ``r``-wide intermediates for backward and regenerates dropout masks from a seed. Same result up to
             floating-point rounding and dropout draws; ``False`` uses plain autograd ops (the reference).
+        missing_targets: ``"error"`` (default) refuses a ``target_modules`` name that selects no linear layer
+            of the model, naming it and the layers the model has (Phi-3's fused ``qkv_proj`` and
+            ``gate_up_proj`` match none of ``q_proj, k_proj, v_proj, up_proj``); ``"ignore"`` adapts the names
+            that match and skips the others. A config that selects no layer at all is refused either way.
     """
 
     r: int = 16
@@ -62,6 +67,7 @@ class DenseLoRAConfig:
     sharing: Literal["name", "layer"] = "name"
     dtype: str | None = None
     fused: bool = True
+    missing_targets: Literal["error", "ignore"] = "error"
 
     def __post_init__(self) -> None:
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r <= 0:
@@ -84,6 +90,7 @@ class DenseLoRAConfig:
             )
         if not isinstance(self.fused, bool):
             raise ConfigError(f"DenseLoRAConfig.fused must be true or false, got {self.fused!r}")
+        _check_choice("missing_targets", self.missing_targets, MISSING_TARGETS)
         if self.dtype is not None:
             self.dtype = str(self.dtype).removeprefix("torch.")
             _check_choice("dtype", self.dtype, tuple(DTYPES))
@@ -100,9 +107,7 @@ class DenseLoRAConfig:
 
     def matches(self, module_name: str) -> bool:
         """Whether the dotted ``module_name`` is selected by ``target_modules``."""
-        if isinstance(self.target_modules, str):
-            return re.fullmatch(self.target_modules, module_name) is not None
-        return any(module_name == target or module_name.endswith("." + target) for target in self.target_modules)
+        return matches(self.target_modules, module_name)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy of the fields."""

@@ -14,6 +14,7 @@ from denselora.errors import ConfigError
 from denselora.modules.adapter import get_adapter_params, set_trainable_params
 from denselora.modules.linear import DenseLoRALinear
 from denselora.modules.shared import EncoderDecoder, SharedEncoderDecoders
+from denselora.targets import CONV1D_ADVICE, is_conv1d, select_names
 
 __all__ = [
     "SHARED_MODULE_NAME",
@@ -56,8 +57,10 @@ def apply_denselora(model: nn.Module, config: DenseLoRAConfig) -> nn.Module:
         ``model`` itself, adapted.
 
     Raises:
-        ConfigError: the targets match no linear layer (the message lists those that exist), a target is
-            not an ``nn.Linear``, ``r`` exceeds a target's dimensions, or the model is already adapted.
+        ConfigError: a target name matches no linear layer while ``config.missing_targets`` is ``"error"``,
+            or the targets match none at all (the message lists the linear layer names the model has); a
+            target is not an ``nn.Linear`` (GPT-2's ``Conv1D`` included: the message says what to do instead);
+            ``r`` exceeds a target's dimensions; or the model is already adapted.
     """
     if not isinstance(config, DenseLoRAConfig):
         raise TypeError(f"config must be a DenseLoRAConfig, got {type(config).__name__}")
@@ -156,16 +159,18 @@ def find_targets(model: nn.Module, config: DenseLoRAConfig) -> list[Target]:
     not_linear = [(p, m) for p, m in matched if not isinstance(m, nn.Linear)]
     if not_linear:
         path, module = not_linear[0]
+        if is_conv1d(module):
+            raise ConfigError(
+                f"target_modules={config.target_modules!r} selects {path!r}, a transformers Conv1D: {CONV1D_ADVICE}"
+            )
         raise ConfigError(
             f"target_modules={config.target_modules!r} selects {path!r}, a {type(module).__name__}, but DenseLoRA "
             f"adapts nn.Linear layers only ({len(not_linear)} such module(s) selected). Name the linear layers "
             f"themselves; this model has: {_describe_linears(linears)}"
         )
-    if not matched:
-        raise ConfigError(
-            f"target_modules={config.target_modules!r} matches no linear layer of this "
-            f"{type(model).__name__}. It has: {_describe_linears(linears)}"
-        )
+    # Every name must select a layer, unless the config says otherwise: a name that matched nothing would
+    # leave the run training part of what was asked, and nothing would say so.
+    select_names(model, config.target_modules, config.missing_targets, method="DenseLoRA")
     custom = [(p, m) for p, m in matched if type(m).forward is not nn.Linear.forward]
     if custom:
         path, module = custom[0]

@@ -116,7 +116,21 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
     [
         (["--model.init_args.adapter.init_args.r", "0"], "r must be a positive integer"),
         (["--model.init_args.adapter.init_args.r", "64"], "r=64 is larger than layer"),
-        (["--model.init_args.adapter.init_args.target_modules", "[query]"], "matches no linear layer"),
+        (
+            ["--model.init_args.adapter.init_args.target_modules", "[q_proj, query]"],
+            "target_modules query matches no nn.Linear layer of this LlamaForCausalLM; its nn.Linear layers are named "
+            "q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head. Name the layers to adapt in "
+            r"target_modules, or set missing_targets: ignore to adapt only the names that match \(q_proj\)\.$",
+        ),
+        (
+            [
+                "--config",
+                str(REPO / "lightning_configs" / "baselines" / "lora.yaml"),
+                "--model.init_args.adapter.init_args.target_modules",
+                "[q_proj, query]",
+            ],
+            "LoRA target_modules query matches no linear",
+        ),
         (["--data.init_args.train_fraction", "1.5"], r"train_fraction must be in \(0, 1\]"),
         (["--data.init_args.train_file", "nowhere.json"], "Data file not found: .*nowhere.json"),
         (
@@ -135,6 +149,7 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
         "rank-zero",
         "rank-too-large",
         "targets",
+        "lora-targets",
         "fraction",
         "missing-train-file",
         "missing-model",

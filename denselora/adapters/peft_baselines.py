@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from torch import Tensor, nn
 
 from denselora.adapters.base import Adapter
 from denselora.errors import ConfigError
+from denselora.targets import MISSING_TARGETS, select_names
 
 __all__ = ["DoRA", "LoRA", "PeftAdapter", "VeRA"]
 
@@ -16,11 +18,28 @@ _LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj", "down_proj")
 
 
 class PeftAdapter(Adapter):
-    """A PEFT method applied with ``peft.get_peft_model``; subclasses build the ``peft`` config."""
+    """A PEFT method applied with ``peft.get_peft_model``; subclasses build the ``peft`` config.
+
+    ``target_modules`` selects layers as DenseLoRA's does, and PEFT's own matching rule agrees (whole trailing
+    dotted components, or one regex over the full name). Before PEFT is called every name must select an
+    ``nn.Linear`` or transformers ``Conv1D`` layer, unless ``missing_targets`` is ``"ignore"``: PEFT itself
+    skips such a name in silence.
+    """
 
     training_fields = frozenset({"dropout"})
 
-    def __init__(self, r: int, alpha: float, dropout: float, target_modules: list[str] | str) -> None:
+    def __init__(
+        self,
+        r: int,
+        alpha: float,
+        dropout: float,
+        target_modules: list[str] | str,
+        missing_targets: str = "error",
+    ) -> None:
+        if missing_targets not in MISSING_TARGETS:
+            raise ConfigError(
+                f"{type(self).__name__}.missing_targets must be one of {list(MISSING_TARGETS)}, got {missing_targets!r}"
+            )
         if r <= 0:
             raise ConfigError(f"{type(self).__name__}.r must be a positive integer, got {r}")
         if not 0.0 <= dropout < 1.0:
@@ -29,14 +48,19 @@ class PeftAdapter(Adapter):
         self.alpha = alpha
         self.dropout = dropout
         self.target_modules = list(target_modules) if not isinstance(target_modules, str) else target_modules
+        self.missing_targets = missing_targets
 
-    def peft_config(self):
+    def peft_config(self, target_modules: list[str] | str | None = None):
+        """The ``peft`` config, for ``target_modules`` (default: the adapter's own)."""
         raise NotImplementedError
 
     def apply(self, model: nn.Module) -> nn.Module:
         from peft import get_peft_model
 
-        return get_peft_model(model, self.peft_config())
+        targets = select_names(
+            model, self.target_modules, self.missing_targets, method=type(self).__name__, conv1d=True
+        )
+        return get_peft_model(model, self.peft_config(targets))
 
     def state_dict(self, model: nn.Module) -> dict[str, Tensor]:
         # PEFT marks exactly its adapter parameters trainable; VeRA's frozen projections are regenerated
@@ -69,7 +93,10 @@ class PeftAdapter(Adapter):
 
 
 class LoRA(PeftAdapter):
-    """LoRA (Hu et al., 2021). Paper baseline on LLaMA-3-8B: r=32, alpha=64, dropout 0.05, q,k,v,up,down."""
+    """LoRA (Hu et al., 2021). Paper baseline on LLaMA-3-8B: r=32, alpha=64, dropout 0.05, q,k,v,up,down.
+
+    ``missing_targets``: ``"error"`` refuses a target name that selects no layer; ``"ignore"`` skips it.
+    """
 
     method = "lora"
 
@@ -79,17 +106,18 @@ class LoRA(PeftAdapter):
         alpha: float = 64.0,
         dropout: float = 0.05,
         target_modules: list[str] | str = _LLAMA_TARGETS,
+        missing_targets: Literal["error", "ignore"] = "error",
     ) -> None:
-        super().__init__(r, alpha, dropout, target_modules)
+        super().__init__(r, alpha, dropout, target_modules, missing_targets)
 
-    def peft_config(self):
+    def peft_config(self, target_modules: list[str] | str | None = None):
         from peft import LoraConfig
 
         return LoraConfig(
             r=self.r,
             lora_alpha=self.alpha,
             lora_dropout=self.dropout,
-            target_modules=self.target_modules,
+            target_modules=self.target_modules if target_modules is None else target_modules,
             task_type="CAUSAL_LM",
         )
 
@@ -99,8 +127,8 @@ class DoRA(LoRA):
 
     method = "dora"
 
-    def peft_config(self):
-        config = super().peft_config()
+    def peft_config(self, target_modules: list[str] | str | None = None):
+        config = super().peft_config(target_modules)
         config.use_dora = True
         return config
 
@@ -109,7 +137,7 @@ class VeRA(PeftAdapter):
     """VeRA (Kopiczko et al., 2024): frozen random projections shared by all layers, trainable scaling vectors.
 
     VeRA's rank is the width of its shared random projections, so it is used far larger than LoRA's;
-    ``projection_prng_key`` fixes them.
+    ``projection_prng_key`` fixes them. ``missing_targets`` as :class:`LoRA`'s.
     """
 
     method = "vera"
@@ -120,21 +148,22 @@ class VeRA(PeftAdapter):
         dropout: float = 0.05,
         target_modules: list[str] | str = _LLAMA_TARGETS,
         projection_prng_key: int = 0,
+        missing_targets: Literal["error", "ignore"] = "error",
     ) -> None:
-        super().__init__(r, 1.0, dropout, target_modules)
+        super().__init__(r, 1.0, dropout, target_modules, missing_targets)
         self.projection_prng_key = projection_prng_key
 
     def settings(self) -> dict:
         # The key draws the frozen projections, which the checkpoint does not hold.
         return {**super().settings(), "projection_prng_key": self.projection_prng_key}
 
-    def peft_config(self):
+    def peft_config(self, target_modules: list[str] | str | None = None):
         from peft import VeraConfig
 
         return VeraConfig(
             r=self.r,
             vera_dropout=self.dropout,
-            target_modules=self.target_modules,
+            target_modules=self.target_modules if target_modules is None else target_modules,
             projection_prng_key=self.projection_prng_key,
             task_type="CAUSAL_LM",
         )

@@ -581,7 +581,7 @@ def _describe_metadata_difference(
         for key in sorted(set(a) | set(b)):
             if a.get(key) == b.get(key):
                 continue
-            if key == "target_modules" and same_layers:
+            if key in ("target_modules", "missing_targets") and same_layers:
                 continue  # spelled another way, but selecting the same layers: the tensors mean the same
             line = f"{key}: checkpoint {a.get(key)!r}, model {b.get(key)!r}"
             if key not in training_fields:
