@@ -145,3 +145,19 @@ def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropou
     )
     older = {key: value for key, value in saved.items() if key != "config"}
     assert _describe_metadata_difference(older, saved, LoRA.training_fields, resuming=False) is None
+
+
+def test_a_checkpoint_from_before_missing_targets_resumes():
+    from denselora import DenseLoRAConfig, apply_denselora
+    from denselora.adapters import DenseLoRA
+    from denselora.training.finetuner import _describe_metadata_difference
+    from tests.conftest import build_tiny_llama
+
+    adapter = DenseLoRA(r=4)
+    model = apply_denselora(build_tiny_llama(), DenseLoRAConfig(r=4))
+    now = adapter.metadata(model)
+    # Checkpoints written before the field existed record no missing_targets; it selects the same layers.
+    older = {**now, "config": {k: v for k, v in now["config"].items() if k != "missing_targets"}}
+    assert _describe_metadata_difference(older, now, adapter.training_fields, resuming=True) is None
+    elsewhere = {**older, "layers": {}}
+    assert "missing_targets" in _describe_metadata_difference(elsewhere, now, adapter.training_fields, resuming=False)
