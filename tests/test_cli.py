@@ -14,6 +14,7 @@ from tests.training.cli_runs import REPO, load_checkpoint, run, run_dirs, tiny_r
 
 CONFIGS = sorted((REPO / "lightning_configs").rglob("*.yaml"))
 BASELINES = sorted((REPO / "lightning_configs" / "baselines").glob("*.yaml"))
+QUICKSTART_BASELINES = sorted((REPO / "lightning_configs" / "quickstart_baselines").glob("*.yaml"))
 
 
 def _config_id(path: Path) -> str:
@@ -22,12 +23,14 @@ def _config_id(path: Path) -> str:
 
 @pytest.mark.parametrize("config", CONFIGS, ids=_config_id)
 def test_every_shipped_config_parses(config, capsys):
-    # Stackable presets (baselines/) go on top of a task config, as the README shows.
-    stack = (
-        []
-        if config.parent.name == "lightning_configs"
-        else ["--config", str(REPO / "lightning_configs" / "commonsense.yaml")]
-    )
+    # Stackable presets go on top of a task config as the README shows: quickstart_baselines/ on the
+    # quickstart, the others (baselines/, experiments/, models/) on commonsense.yaml.
+    if config.parent.name == "lightning_configs":
+        stack = []
+    elif config.parent.name == "quickstart_baselines":
+        stack = ["--config", str(REPO / "lightning_configs" / "quickstart.yaml")]
+    else:
+        stack = ["--config", str(REPO / "lightning_configs" / "commonsense.yaml")]
     with pytest.raises(SystemExit) as exit_info:
         main(["fit", *stack, "--config", str(config), "--print_config"])
     assert exit_info.value.code == 0
@@ -109,6 +112,29 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
     lora = _printed("commonsense.yaml", "baselines/lora.yaml", "models/llama2_7b.yaml", capsys=capsys)
     assert lora["model"]["init_args"]["adapter"]["class_path"] == "denselora.adapters.LoRA"
     assert lora["model"]["init_args"]["learning_rate"] == 3e-4
+
+
+def test_every_quickstart_baseline_is_listed():
+    assert [p.stem for p in QUICKSTART_BASELINES] == [p.stem for p in BASELINES] == ["dora", "lora", "vera"]
+
+
+@pytest.mark.parametrize("preset", QUICKSTART_BASELINES, ids=lambda p: p.stem)
+def test_a_quickstart_baseline_changes_the_adapter_class_and_the_run_name_only(preset, capsys):
+    quickstart = _printed("quickstart.yaml", capsys=capsys)
+    stacked = _printed("quickstart.yaml", f"quickstart_baselines/{preset.name}", capsys=capsys)
+    before = quickstart["model"]["init_args"].pop("adapter")
+    after = stacked["model"]["init_args"].pop("adapter")
+    classes = {"lora": "LoRA", "dora": "DoRA", "vera": "VeRA"}
+    assert after["class_path"] == f"denselora.adapters.{classes[preset.stem]}"
+    # Every setting the new class shares with DenseLoRA keeps the quickstart's value (r=16, not the paper's 32).
+    shared = set(before["init_args"]) & set(after["init_args"])
+    expected_shared = {"r", "dropout", "target_modules", "missing_targets"}
+    assert shared == (expected_shared if preset.stem == "vera" else expected_shared | {"alpha"})
+    assert {k: after["init_args"][k] for k in shared} == {k: before["init_args"][k] for k in shared}
+    assert after["init_args"]["r"] == 16
+    assert stacked["trainer"]["logger"]["init_args"].pop("name") == f"quickstart-{preset.stem}"
+    assert quickstart["trainer"]["logger"]["init_args"].pop("name") == "quickstart"
+    assert stacked == quickstart  # learning rate, epochs, data, evaluation: all the quickstart's
 
 
 @pytest.mark.parametrize(
@@ -341,10 +367,11 @@ def test_test_and_predict_from_a_checkpoint(tmp_path):
     assert torch.equal(state[next(iter(state))], load_checkpoint(Path(checkpoint))["state_dict"][next(iter(state))])
 
 
-@pytest.mark.parametrize("preset", BASELINES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("preset", BASELINES + QUICKSTART_BASELINES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_baselines_fit_under_the_same_trainer(tmp_path, preset):
     run(tiny_run_args(tmp_path, "--config", str(preset), "--model.init_args.adapter.init_args.r", "4"))
-    (run_dir,) = sorted((tmp_path / "runs" / preset.stem).glob("version_*"))
+    name = f"quickstart-{preset.stem}" if preset in QUICKSTART_BASELINES else preset.stem
+    (run_dir,) = sorted((tmp_path / "runs" / name).glob("version_*"))
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert checkpoint["adapter"]["method"] == preset.stem
     assert checkpoint["global_step"] == 6
