@@ -212,7 +212,8 @@ def main(args: list[str] | None = None) -> None:
                 "plugins": [{"class_path": "denselora.training.checkpoint_io.AtomicCheckpointIO"}],
                 "logger": {
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                    "init_args": {"save_dir": "runs", "name": "denselora"},
+                    # No placeholder hp_metric of -1: no metric is chosen to stand for a run's hyperparameters.
+                    "init_args": {"save_dir": "runs", "name": "denselora", "default_hp_metric": False},
                 },
             },
             args=args,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from denselora.cli import main
 from tests.training.cli_runs import REPO, load_checkpoint, run, run_dirs, tiny_run_args
@@ -36,6 +37,20 @@ def test_every_shipped_config_parses(config, capsys):
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "class_path: denselora.training.FineTuner" in printed and "class_path: denselora.data." in printed
+    # No placeholder hp_metric of -1 at the top of TensorBoard's scalars, whichever config set the logger.
+    assert yaml.safe_load(printed)["trainer"]["logger"]["init_args"]["default_hp_metric"] is False
+
+
+def test_the_configs_that_name_the_tensorboard_logger_turn_off_its_placeholder_metric():
+    # The command line's default already does; the configs say it too, for a reader and for other runners.
+    def logger(config):
+        return (yaml.safe_load(config.read_text()).get("trainer") or {}).get("logger") or {}
+
+    named = [c for c in CONFIGS if "class_path" in logger(c)]
+    assert {c.name for c in named} == {"commonsense.yaml", "math.yaml", "quickstart.yaml", "smollm2_commonsense.yaml"}
+    for config in named:
+        assert logger(config)["class_path"] == "lightning.pytorch.loggers.TensorBoardLogger", config
+        assert logger(config)["init_args"]["default_hp_metric"] is False, config
 
 
 def test_data_arguments_override_on_the_command_line(capsys):
