@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["figure_to_array", "render_heatmaps", "save_figure"]
+__all__ = ["METHOD_NAMES", "figure_to_array", "render_heatmaps", "save_figure"]
+
+#: How figures name the adapter methods.
+METHOD_NAMES = {"denselora": "DenseLoRA", "lora": "LoRA", "dora": "DoRA"}
 
 
 def render_heatmaps(
@@ -23,6 +26,7 @@ def render_heatmaps(
     cmap: str = "viridis",
     panel_inches: float = 2.6,
     dpi: int = 100,
+    title_size: float = 10,
 ):
     """Draw matrices side by side, all on one colour scale from 0 to ``vmax``, with one colour bar.
 
@@ -34,6 +38,8 @@ def render_heatmaps(
         cmap: a matplotlib colour map name.
         panel_inches: width and height of one panel.
         dpi: resolution.
+        title_size: font size of the figure's title, in points; panel titles, the colour bar's label and the
+            tick labels are one and two points smaller.
 
     Returns:
         A ``matplotlib.figure.Figure`` (pass it to :func:`figure_to_array` or ``savefig``).
@@ -45,22 +51,24 @@ def render_heatmaps(
     values = [np.asarray(v, dtype=np.float64) for _, v in panels]
     top = max(float(v.max()) if v.size else 0.0 for v in values) if vmax is None else float(vmax)
     top = top if top > 0 else 1e-12  # an all-zero update still gets a valid colour scale
-    width, height = panel_inches * len(panels) + 1.2, panel_inches + (0.7 if title else 0.4)
-    # A fixed layout: matplotlib's layout engines add time to every figure, paid at every log.
-    figure = Figure(figsize=(width, height), dpi=dpi)
-    figure.subplots_adjust(left=0.35 / width, right=1 - 0.2 / width, bottom=0.3 / height, top=1 - 0.55 / height)
+    width, height = panel_inches * len(panels) + 1.2, panel_inches + (0.9 if title else 0.5)
+    # Constrained layout sizes the margins from the text actually drawn, so long titles and the colour bar's
+    # label stay inside the image; fixed margins cut them off once a title or a tick label grows.
+    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     image = None
     for ax, (name, _), data in zip(axes, panels, values, strict=True):
         image = ax.imshow(data, vmin=0.0, vmax=top, cmap=cmap, interpolation="nearest", aspect="equal")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=title_size - 1)
         # Ticks at the ends only: they say the size, and tick layout is most of the drawing time.
         ax.set_xticks([0, data.shape[1] - 1])
         ax.set_yticks([0, data.shape[0] - 1])
-        ax.tick_params(labelsize=7, length=2)
-    figure.colorbar(image, ax=list(axes), shrink=0.85, label=colorbar_label)
+        ax.tick_params(labelsize=title_size - 2, length=2)
+    bar = figure.colorbar(image, ax=list(axes), shrink=0.85)
+    bar.set_label(colorbar_label, fontsize=title_size - 1)
+    bar.ax.tick_params(labelsize=title_size - 2)
     if title:
-        figure.suptitle(title, fontsize=10)
+        figure.suptitle(title, fontsize=title_size)
     return figure
 
 

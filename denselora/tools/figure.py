@@ -11,16 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from denselora.analysis.heatmap import render_heatmaps, save_figure
+from denselora.analysis.heatmap import METHOD_NAMES, render_heatmaps, save_figure
 from denselora.analysis.snapshot import SNAPSHOT_FILE, MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
 from denselora.errors import ConfigError
 from denselora.tools.run_dirs import require_run_dir
 
 __all__ = ["build_parser", "main", "render_comparison"]
-
-
-METHOD_NAMES = {"denselora": "DenseLoRA", "lora": "LoRA", "dora": "DoRA"}
 
 
 def build_parser() -> argparse.ArgumentParser:
