@@ -56,8 +56,9 @@ def test_the_density_and_freeze_presets_fit_together(tmp_path):
     (run_dir,) = run_dirs(tmp_path)
     events = EventAccumulator(str(run_dir), size_guidance={IMAGES: 0}).Reload()
     # every_n_steps is 50, so a 3-step run logs once, when training ends; layers [0, -1] of a 2-block model.
-    images = sorted(t for t in events.Tags()["images"] if t.startswith("update_density/"))
+    images = sorted(t for t in events.Tags()["images"] if t.startswith("density/"))
     assert len(images) == 10 and all(len(events.Images(t)) == 1 for t in images)
     assert events.Images(images[0])[0].step == 3
     scalars = events.Tags()["scalars"]
+    assert "density/layer1.up_proj/active_share" in scalars
     assert "update_density/layer1.up_proj/M/active_share" in scalars

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,15 +13,22 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from denselora.analysis.heatmap import figure_to_array, render_heatmaps
+from denselora.analysis.heatmap import METHOD_NAMES, figure_to_array, render_heatmaps
 from denselora.analysis.snapshot import SNAPSHOT_FILE, MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
 from denselora.analysis.tracked import TrackedMatrix, find_tracked_matrices
 from denselora.errors import ConfigError
 
-__all__ = ["UpdateDensityMonitor"]
+__all__ = ["UpdateDensityMonitor", "density_layout"]
 
-TAG = "update_density"
+#: Per adapted layer, statistics that mean the same for every method, so runs of different methods share a chart.
+TAG = "density"
+#: Per watched matrix (``M``, ``A``, ``B``), all statistics. TensorBoard lists its sections by name with ``_``
+#: as a break, so ``density_by_matrix`` would come before ``density``; this one comes after the comparison.
+MATRIX_TAG = "update_density"
+#: The statistics that are fractions of a matrix's own largest change (or a count of directions), and so
+#: compare across methods; ``max_abs`` depends on the method's scale and is logged per matrix only.
+COMPARABLE = ("active_share", "mean_over_max", "effective_rank")
 
 
 class UpdateDensityMonitor(Callback):
@@ -31,13 +39,18 @@ class UpdateDensityMonitor(Callback):
     does (see :class:`denselora.analysis.TrackedMatrix`). Every ``every_n_steps`` optimizer steps, and when
     training ends, it compares them with their values now, ``Δ = W_now - W_start``, and logs:
 
-    - to every logger, per matrix, ``update_density/<layer>.<target>/<matrix>/<statistic>`` with the
-      statistics of :class:`denselora.analysis.UpdateStatistics`: ``active_share`` (share of entries whose
-      ``|Δ|`` exceeds ``threshold`` times the matrix's largest ``|Δ|``), ``mean_over_max``
-      (``mean |Δ| / max |Δ|``), ``effective_rank`` (``exp`` of the entropy of the normalised singular values
-      of ``Δ``, in ``[1, r]``) and ``max_abs``;
-    - to TensorBoard, per adapted layer, a heatmap image ``update_density/<layer>.<target>`` of ``|Δ|`` (one
-      panel per matrix, one colour scale, one colour bar) and a histogram of ``Δ`` per matrix;
+    - to every logger, per adapted layer, ``density/<layer>.<target>/<statistic>`` for ``active_share`` (share
+      of entries whose ``|Δ|`` exceeds ``threshold`` times their matrix's largest ``|Δ|``), ``mean_over_max``
+      (``mean |Δ| / max |Δ|``) and ``effective_rank`` (``exp`` of the entropy of the normalised singular values
+      of ``Δ``, in ``[1, r]``): DenseLoRA's ``M``, or the mean over LoRA's ``A`` and ``B`` windows (which, for
+      the two shares, is the share over all their watched entries). The tag does not name the matrix, so a
+      DenseLoRA run and a LoRA run of the same layer draw on one TensorBoard chart;
+    - to every logger, per matrix, ``update_density/<layer>.<target>/<matrix>/<statistic>`` with all
+      statistics of :class:`denselora.analysis.UpdateStatistics`, ``max_abs`` included;
+    - to TensorBoard, per matrix, a heatmap image ``density/<layer>.<target>/<matrix>`` of ``|Δ|`` with its
+      colour bar and a histogram of ``Δ``, ``update_density/<layer>.<target>/<matrix>``; and, once when
+      fitting starts, a custom-scalars layout whose first charts overlay the methods' ``active_share`` per
+      layer;
     - to ``<run>/update_density.safetensors``, the watched windows at the start and now (see
       :class:`denselora.analysis.UpdateSnapshot`), from which ``python -m denselora figure`` draws.
 
@@ -46,8 +59,8 @@ class UpdateDensityMonitor(Callback):
     skipped (with one warning); without any logger only the snapshot file is written. Methods without such
     matrices (VeRA) get a warning and nothing else.
 
-    The cost is that of the watched matrices only: one ``r x r`` copy each, and one small figure per adapted
-    layer per logging step.
+    The cost is that of the watched matrices only: one ``r x r`` copy each, and one small figure per watched
+    matrix per logging step.
 
     Args:
         every_n_steps: optimizer steps between two logs.
@@ -104,7 +117,10 @@ class UpdateDensityMonitor(Callback):
             window = matrix.window()
             if matrix.key not in self._initial or self._initial[matrix.key].shape != window.shape:
                 self._initial[matrix.key] = window
-        if trainer.is_global_zero and self._tensorboard(trainer) is None and (self.heatmaps or self.histograms):
+        writer = self._tensorboard(trainer) if trainer.is_global_zero else None
+        if writer is not None:
+            writer.add_custom_scalars(density_layout(list(self._by_group())))
+        if trainer.is_global_zero and writer is None and (self.heatmaps or self.histograms):
             rank_zero_warn(
                 "UpdateDensityMonitor: no TensorBoardLogger among the trainer's loggers, so no heatmaps or "
                 "histograms; the scalars go to the other loggers, if any, and the snapshot file is still written"
@@ -137,23 +153,36 @@ class UpdateDensityMonitor(Callback):
         current = {m.key: m.window() for m in self._tracked}
         deltas = {key: current[key] - self._initial[key] for key in current}
 
+        statistics = {key: update_statistics(delta, self.threshold).as_dict() for key, delta in deltas.items()}
         metrics = {}
-        for key, delta in deltas.items():
-            for name, value in update_statistics(delta, self.threshold).as_dict().items():
-                metrics[f"{TAG}/{key}/{name}"] = value
+        for group, members in self._by_group().items():
+            for name in COMPARABLE:
+                metrics[f"{TAG}/{group}/{name}"] = sum(statistics[m.key][name] for m in members) / len(members)
+        for key, values in statistics.items():
+            for name, value in values.items():
+                metrics[f"{MATRIX_TAG}/{key}/{name}"] = value
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 
         writer = self._tensorboard(trainer)
         if writer is not None:
-            if self.heatmaps:
-                for group, members in self._by_group().items():
-                    panels = [(_panel_title(m), deltas[m.key].abs().numpy()) for m in members]
-                    figure = render_heatmaps(panels, title=f"{self._method} {group}, step {step}")
-                    writer.add_image(f"{TAG}/{group}", figure_to_array(figure), step, dataformats="HWC")
-            if self.histograms:
-                for key, delta in deltas.items():
-                    writer.add_histogram(f"{TAG}/{key}", delta.flatten().numpy(), step)
+            method = METHOD_NAMES.get(self._method, self._method)
+            for matrix in self._tracked:
+                delta = deltas[matrix.key]
+                if self.heatmaps:
+                    # One image per matrix, about as wide as TensorBoard's image card, so its text is drawn at
+                    # about the size it was set in rather than shrunk to fit.
+                    figure = render_heatmaps(
+                        [(_panel_title(matrix), delta.abs().numpy())],
+                        title=f"{method} {matrix.group}, step {step}",
+                        panel_inches=2.6,
+                        title_size=11,
+                    )
+                    writer.add_image(f"{TAG}/{matrix.key}", figure_to_array(figure), step, dataformats="HWC")
+                if self.histograms:
+                    # Not the image's tag: TensorBoard keeps one kind of data per tag, and shows neither when
+                    # an image and a histogram share one.
+                    writer.add_histogram(f"{MATRIX_TAG}/{matrix.key}", delta.flatten().numpy(), step)
             writer.flush()
 
         if self.save_snapshot:
@@ -184,7 +213,38 @@ class UpdateDensityMonitor(Callback):
         return Path(trainer.log_dir or trainer.default_root_dir)
 
 
+def density_layout(groups: Sequence[str]) -> dict[str, dict[str, list]]:
+    """The custom-scalars layout of the density dashboard, for ``SummaryWriter.add_custom_scalars``.
+
+    Each chart matches its tags by regular expression in every run TensorBoard has open, so one chart holds
+    every method's curve for a layer. The first category is the comparison the paper's Fig. 5 makes, the share
+    of entries that moved; then the other comparable statistics; last, each matrix on its own (``M``, ``A`` and
+    ``B`` in one chart per layer).
+
+    Args:
+        groups: the watched layers, ``"layer0.q_proj"``, ...
+
+    Returns:
+        ``{category: {chart title: ["Multiline", [tag regex, ...]]}}``, categories and charts in display order.
+    """
+    titles = {
+        "active_share": "share of entries that moved",
+        "mean_over_max": "mean |Δ| / max |Δ|",
+        "effective_rank": "effective rank of Δ",
+    }
+    layout = {}
+    for name in COMPARABLE:
+        layout[f"update density, all methods: {titles[name]}"] = {
+            f"{group} {name}": ["Multiline", [rf"^{TAG}/{re.escape(group)}/{name}$"]] for group in groups
+        }
+    layout["update density by matrix: share of entries that moved"] = {
+        f"{group} active_share (M, A, B)": ["Multiline", [rf"^{MATRIX_TAG}/{re.escape(group)}/[^/]+/active_share$"]]
+        for group in groups
+    }
+    return layout
+
+
 def _panel_title(matrix: TrackedMatrix) -> str:
     if matrix.matrix == "M":
-        return f"|ΔM|  {matrix.rows[1]}×{matrix.cols[1]}"
-    return f"|Δ{matrix.matrix}|  rows {matrix.rows[0]}:{matrix.rows[1]}, cols {matrix.cols[0]}:{matrix.cols[1]}"
+        return f"|ΔM|, {matrix.rows[1]}×{matrix.cols[1]}"
+    return f"|Δ{matrix.matrix}|, rows {matrix.rows[0]}:{matrix.rows[1]}, cols {matrix.cols[0]}:{matrix.cols[1]}"
