@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import platform
+import re
 import shutil
 import signal
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from denselora.callbacks import LatestCheckpoint, ResumeCheck
+from denselora.callbacks.progress import named_progress_bar
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, RunDirectoryError, UserError
 from denselora.run_directory import claim_version, release_if_unused
 from denselora.training.checkpoint_io import readable_checkpoint
-from denselora.training.finetuner import best_checkpoint
+from denselora.training.finetuner import ADAPTER_EXPORT_DIR, best_checkpoint
 
 __all__ = ["DenseLoRACLI", "main"]
 
@@ -91,7 +96,13 @@ class DenseLoRACLI(LightningCLI):
         parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        super().parse_arguments(parser, args)
+        from jsonargparse import ArgumentError
+
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            # jsonargparse would print the whole usage (dozens of lines) before the one line that matters.
+            raise ConfigError(_parse_error_message(parser, args, str(err))) from None
         self._check_checkpoint_path()
 
     def _check_checkpoint_path(self) -> None:
@@ -145,9 +156,21 @@ class DenseLoRACLI(LightningCLI):
                 f"{FSDP_STRATEGY_NAME} (FSDP2, adapter-only checkpoints)"
             )
         try:
-            return super().instantiate_trainer(**kwargs)
+            trainer = super().instantiate_trainer(**kwargs)
         except (ValueError, MisconfigurationException) as err:  # the Trainer refuses its settings
             raise ConfigError(f"trainer settings: {err}") from None
+        self._name_test_sets_in_progress_bar(trainer)
+        return trainer
+
+    def _name_test_sets_in_progress_bar(self, trainer: Trainer) -> None:
+        """Swap Lightning's default progress bar for one that names each test set; a bar the config chose
+        is left as it is."""
+        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        if any(isinstance(c, ProgressBar) for c in (configured if isinstance(configured, list) else [configured])):
+            return
+        default = trainer.progress_bar_callback
+        if default is not None:
+            trainer.callbacks[trainer.callbacks.index(default)] = named_progress_bar(default)
 
     def before_fit(self) -> None:
         if self.trainer.max_steps == 0 or self.trainer.max_epochs == 0:
@@ -160,6 +183,12 @@ class DenseLoRACLI(LightningCLI):
     def before_test(self) -> None:
         self._warn_without_checkpoint("test")
 
+    def after_test(self) -> None:
+        self._print_outputs("test")
+
+    def after_validate(self) -> None:
+        self._print_outputs("validate")
+
     def before_predict(self) -> None:
         self._warn_without_checkpoint("predict")
         predict_path = getattr(self.datamodule, "predict_path", None)
@@ -168,13 +197,20 @@ class DenseLoRACLI(LightningCLI):
 
     def after_predict(self) -> None:
         """When the predictions went to the checkpoint's run, keep this command's config beside them
-        (``<name>.config.yaml``) and remove the new run directory, which then holds nothing else."""
+        (``<name>.config.yaml``) and remove the new run directory, which then holds nothing else; otherwise end
+        with the outputs block, as the other commands do."""
         written = getattr(self.model, "predictions_file", None)
-        if written is None or rank_zero_only.rank != 0:
+        elsewhere = [
+            run_dir
+            for run_dir in CLAIMED_RUN_DIRECTORIES
+            if written is not None and not Path(written).resolve().is_relative_to(run_dir.resolve())
+        ]
+        if not elsewhere:
+            self._print_outputs("predict")
             return
-        for run_dir in CLAIMED_RUN_DIRECTORIES:
-            if Path(written).resolve().is_relative_to(run_dir.resolve()):
-                continue
+        if rank_zero_only.rank != 0:
+            return
+        for run_dir in elsewhere:
             config = run_dir / "config.yaml"
             if config.is_file():
                 record = Path(written).parent / f"{self.model.predictions_stem}.config.yaml"
@@ -193,6 +229,13 @@ class DenseLoRACLI(LightningCLI):
     def after_fit(self) -> None:
         if getattr(self.model, "test_after_fit", False):
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best_checkpoint(self.trainer))
+        self._print_outputs("fit")
+
+    def _print_outputs(self, subcommand: str) -> None:
+        """End the command with where its outputs are, since the progress bars and tables above do not say."""
+        log_dir = self.trainer.log_dir  # a collective: every rank asks
+        if self.trainer.is_global_zero and log_dir:
+            print(outputs_block(subcommand, Path(log_dir)), flush=True)
 
 
 def main(args: list[str] | None = None) -> None:
@@ -200,6 +243,7 @@ def main(args: list[str] | None = None) -> None:
     from denselora.data import LLMAdaptersDataModule
     from denselora.training import FineTuner
 
+    _quiet_known_messages()
     try:
         DenseLoRACLI(
             FineTuner,
@@ -216,6 +260,7 @@ def main(args: list[str] | None = None) -> None:
                     "init_args": {"save_dir": "runs", "name": "denselora", "default_hp_metric": False},
                 },
             },
+            parser_kwargs={"prog": "python -m denselora", "exit_on_error": False},
             args=args,
         )
     except SIGTERMException:
@@ -267,3 +312,63 @@ def _user_error_in(err: BaseException) -> UserError | None:
         seen.add(id(err))
         err = err.__cause__ or err.__context__
     return None
+
+
+def outputs_block(subcommand: str, run_dir: Path) -> str:
+    """The lines that end a command: the run directory and those of its outputs that exist."""
+    rows = []
+    adapter = run_dir / ADAPTER_EXPORT_DIR
+    if subcommand == "fit" and adapter.is_dir():
+        rows.append(("adapter", adapter))
+    checkpoints = run_dir / "checkpoints"
+    if subcommand == "fit" and checkpoints.is_dir():
+        rows.append(("checkpoints", checkpoints))
+    results = run_dir / "evaluation" / "results.md"
+    if subcommand in ("fit", "test") and results.is_file():
+        rows.append(("evaluation results", results))
+        rows.append(("predictions", results.parent / "predictions"))
+    predictions = run_dir / "predictions"
+    if subcommand == "predict" and predictions.is_dir():
+        rows.append(("predictions", predictions))
+    lines = [f"{subcommand} finished; outputs in {run_dir}"]
+    lines += [f"  {label + ':':<20}{path}" for label, path in rows]
+    lines.append(f"  {'TensorBoard:':<20}tensorboard --logdir {run_dir.parent}")
+    return "\n".join(lines)
+
+
+#: Lightning's advertisements for its cloud services, printed into the progress bars of every run.
+_LIGHTNING_TIPS = ("💡 Tip: For seamless cloud",)
+
+
+class _DropLightningTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_LIGHTNING_TIPS)
+
+
+def _quiet_known_messages() -> None:
+    """Silence the messages, named one by one, that say nothing a user of this command can act on."""
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningTips) for f in logger.filters):
+        logger.addFilter(_DropLightningTips())
+    # Lightning's own use of a torch API that newer torch deprecates; only a Lightning release can change it.
+    warnings.filterwarnings("ignore", message=re.escape("`isinstance(treespec, LeafSpec)` is deprecated"))
+
+
+def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str) -> str:
+    """jsonargparse's reason, a close option name for an unknown one, and where to find the options."""
+    action = getattr(parser, "_subcommands_action", None)
+    choices = action.choices if action is not None else {}
+    given = [str(a) for a in (sys.argv[1:] if args is None else args)]
+    subcommand = next((a for a in given if a in choices), "")
+    message = reason.strip().splitlines()[0] if reason.strip() else "invalid arguments"
+    unknown = re.match(r"unrecognized arguments: (--[^\s=]+)", message)
+    if unknown:
+        subparser = choices.get(subcommand)
+        options = [o for action in subparser._actions for o in action.option_strings] if subparser else []
+        close = difflib.get_close_matches(unknown.group(1), options, n=1)
+        if close:
+            message += f"; did you mean {close[0]}?"
+    more = reason.strip().splitlines()[1:]
+    if more:
+        message += "\n" + "\n".join(more)
+    return f"{message}\nrun: python -m denselora {subcommand + ' ' if subcommand else ''}--help, for the options"

@@ -136,5 +136,7 @@ class LatestCheckpoint(Callback):
     def _save(self, trainer: L.Trainer) -> None:
         if trainer.global_step == self._saved_at_step or trainer.fast_dev_run:
             return
-        trainer.save_checkpoint(self.checkpoint_path(trainer))
+        # A full checkpoint (optimizer, loops, callbacks): what a resume needs. Saying so also keeps Lightning
+        # from announcing the default on every save.
+        trainer.save_checkpoint(self.checkpoint_path(trainer), weights_only=False)
         self._saved_at_step = trainer.global_step

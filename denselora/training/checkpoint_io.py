@@ -57,6 +57,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             temporary.unlink(missing_ok=True)
 
     def load_checkpoint(self, path: str | os.PathLike, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Load a checkpoint; ``weights_only`` left unset (Lightning leaves it ``None``) means ``True``.
+
+        The project's checkpoints hold only tensors and plain values (the adapter, the optimizer and loop
+        states, the RNG states), so the restricted unpickler reads them whole, and refuses a file that would run
+        code when loaded.
+        """
+        if len(args) < 2 and kwargs.get("weights_only") is None:  # (map_location, weights_only) positionally
+            kwargs["weights_only"] = True
         if not isinstance(get_filesystem(path), LocalFileSystem):
             return super().load_checkpoint(path, *args, **kwargs)
         with readable_checkpoint(path):

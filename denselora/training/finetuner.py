@@ -43,8 +43,9 @@ class FineTuner(L.LightningModule):
       a subclass that overrides it needs no ``base``, ``pretrained`` or ``model_config``);
     - :meth:`compute_loss`: the training and validation objective for a batch (default: the causal LM loss
       on ``labels``, ``-100`` masked);
-    - :meth:`evaluate_batch` and :meth:`summarise_evaluation`: what ``test`` does (default: generate, score
-      with the task registry, write the results; see :mod:`denselora.evaluation`).
+    - :meth:`start_evaluation`, :meth:`evaluate_batch` and :meth:`summarise_evaluation`: what ``test`` does
+      (default: generate, score with the task registry, write the results; see :mod:`denselora.evaluation`);
+      :meth:`log_test_metrics` logs a summary once rather than once per test set.
 
     Args:
         adapter: the method (``class_path`` in YAML): ``denselora.adapters.DenseLoRA`` or a PEFT baseline
@@ -125,6 +126,7 @@ class FineTuner(L.LightningModule):
         self._tokenizer = None
         self._batch_started = 0.0
         self._evaluator = None
+        self._results_table: str | None = None
         self.evaluation_result = None
         #: Where the last ``predict`` wrote (this rank's file), and the file name it chose, less ``.jsonl``.
         self.predictions_file: Path | None = None
@@ -364,7 +366,22 @@ class FineTuner(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------ evaluation
     def on_test_epoch_start(self) -> None:
-        self._evaluator = self.make_evaluator()
+        self._evaluator = None
+        self._results_table = None
+        self.start_evaluation()
+
+    def start_evaluation(self) -> None:
+        """Prepare for a test run (override to reset a subclass's own counters). The default needs nothing
+        here: its :class:`~denselora.evaluation.Evaluator` is made on the first batch, so a subclass that
+        overrides :meth:`evaluate_batch` and :meth:`summarise_evaluation` never reads the data module's
+        ``eval_sets``."""
+
+    @property
+    def evaluator(self):
+        """The test run's :class:`~denselora.evaluation.Evaluator`, made on first use."""
+        if self._evaluator is None:
+            self._evaluator = self.make_evaluator()
+        return self._evaluator
 
     def make_evaluator(self):
         from denselora.evaluation import Evaluator
@@ -379,7 +396,7 @@ class FineTuner(L.LightningModule):
             max_new_tokens=self.max_new_tokens,
             rank=self.global_rank,
             world_size=self.trainer.world_size,
-            print_fn=rank_zero_info,
+            print_fn=None,  # printed once the progress bar is gone (teardown), not into it
         )
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -387,21 +404,34 @@ class FineTuner(L.LightningModule):
 
     def evaluate_batch(self, batch: dict[str, Tensor], dataloader_idx: int) -> None:
         """Generate and score one test batch (override for a task scored differently)."""
-        self._evaluator.step(self.model, batch, dataloader_idx)
+        self.evaluator.step(self.model, batch, dataloader_idx)
 
     def on_test_epoch_end(self) -> None:
         self.summarise_evaluation()
 
     def summarise_evaluation(self) -> None:
         """Gather, print and write the evaluation; log per-dataset accuracy and the mean."""
-        result = self._evaluator.finish()
+        result = self.evaluator.finish()
         self._evaluator = None
         self.evaluation_result = result
-        # Straight to the loggers: through self.log, Lightning would repeat every metric under each of the
-        # test sets' dataloaders. The results table is printed and written by the evaluator.
+        self._results_table = result.to_markdown()
+        self.log_test_metrics(result.metrics("test"))
+
+    def log_test_metrics(self, metrics: dict[str, float]) -> None:
+        """Log a test run's metrics once, straight to the loggers (rank 0 only; every rank may call it).
+
+        ``self.log`` from :meth:`summarise_evaluation` (``on_test_epoch_end``) would record each metric once
+        per test set, because Lightning files epoch-end metrics under every test dataloader.
+        """
         if self.trainer.is_global_zero:
             for logger in self.loggers:
-                logger.log_metrics(result.metrics("test"), step=self.global_step)
+                logger.log_metrics(metrics, step=self.global_step)
+
+    def teardown(self, stage: str) -> None:
+        # After the progress bar's own teardown: the table gets lines of its own, not the bar's.
+        table, self._results_table = getattr(self, "_results_table", None), None
+        if table is not None and self._trainer is not None and self.trainer.is_global_zero:
+            print(table, flush=True)
 
     # ------------------------------------------------------------------------------------------ prediction
     def on_predict_epoch_start(self) -> None:
