@@ -244,6 +244,7 @@ def main(args: list[str] | None = None) -> None:
     from denselora.training import FineTuner
 
     _quiet_known_messages()
+    _warn_if_the_cores_are_busy()
     try:
         DenseLoRACLI(
             FineTuner,
@@ -343,6 +344,22 @@ _LIGHTNING_TIPS = ("💡 Tip: For seamless cloud",)
 class _DropLightningTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(_LIGHTNING_TIPS)
+
+
+def _warn_if_the_cores_are_busy() -> None:
+    """PyTorch gives each process one thread per core; processes that share the cores then slow each other down
+    many times over (README, "Install and run"). Say so when the machine is already busy and the threads were
+    left to the default."""
+    if "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0]
+    if load >= max(1.0, cores / 2):
+        _print_on_rank_zero(
+            f"warning: the machine is busy (load {load:.1f} on {cores} cores) and PyTorch will use {cores} threads; "
+            "runs that share cores slow each other down many times over. Give each run its share, e.g. "
+            f"OMP_NUM_THREADS={max(1, cores // 2)} for two runs"
+        )
 
 
 def _quiet_known_messages() -> None:

@@ -61,3 +61,19 @@ def test_the_test_bar_names_each_test_set(bar_class):
         assert bar.test_description == f"Testing {name}"
     bar._trainer = SimpleNamespace(datamodule=None)  # a data module without eval_sets
     assert bar.test_description == "Testing"
+
+
+def test_a_busy_machine_gets_one_line_about_threads(monkeypatch, capsys):
+    from denselora import cli
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    cli._warn_if_the_cores_are_busy()
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the machine is busy (load 3.0 on ") and "OMP_NUM_THREADS=" in err
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user chose: nothing to say
+    cli._warn_if_the_cores_are_busy()
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    cli._warn_if_the_cores_are_busy()
+    assert capsys.readouterr().err == ""
