@@ -261,7 +261,8 @@ def main(args: list[str] | None = None) -> None:
                     "init_args": {"save_dir": "runs", "name": "denselora", "default_hp_metric": False},
                 },
             },
-            parser_kwargs={"prog": "python -m denselora", "exit_on_error": False},
+            # No abbreviations: a misspelt option that happens to prefix a real one must not run silently.
+            parser_kwargs={"prog": "python -m denselora", "exit_on_error": False, "allow_abbrev": False},
             args=args,
         )
     except SIGTERMException:

@@ -36,6 +36,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
+# The thread count the suite runs with, stated, so that commands run in it (in process and in subprocesses)
+# keep PyTorch's default and do not warn that the machine is busy: the busy one is the suite itself.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+
 REPO = Path(__file__).resolve().parents[1]
 #: Character devices a stray write could replace, with their minor numbers (major 1), to say how to restore them.
 DEVICES = {"/dev/null": 3, "/dev/zero": 5, "/dev/random": 8, "/dev/urandom": 9}

@@ -44,6 +44,16 @@ def test_a_mistyped_option_says_what_and_suggests_the_right_one(tmp_path, capsys
     assert "usage:" not in err
 
 
+def test_an_option_that_only_prefixes_a_real_one_is_refused(tmp_path, capsys):
+    # argparse would take --trainer.max_step for --trainer.max_steps and run without a word.
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path, "--trainer.max_step", "3"))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: unrecognized arguments: --trainer.max_step 3; did you mean --trainer.max_steps?"
+    )
+
+
 def test_the_usage_line_names_the_module(capsys):
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
