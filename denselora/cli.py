@@ -107,13 +107,14 @@ class DenseLoRACLI(LightningCLI):
 
     def _check_checkpoint_path(self) -> None:
         """A local ``--ckpt_path`` must be a readable checkpoint before LightningCLI reads its hyperparameters
-        (which it does with a bare ``torch.load``), and long before the model is built."""
+        (which it does with a bare ``torch.load``), and long before the model is built. Memory-mapped, the check
+        parses the file's index and record without reading its tensors, which the trainer loads later anyway."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or str(ckpt_path).split(":")[0] in _LIGHTNING_CHECKPOINT_NAMES or "://" in str(ckpt_path):
             return
         with readable_checkpoint(ckpt_path):
-            torch.load(ckpt_path, weights_only=True, map_location="cpu")
+            torch.load(ckpt_path, weights_only=True, map_location="cpu", mmap=True)
 
     def before_instantiate_classes(self) -> None:
         self._claim_run_directories()
