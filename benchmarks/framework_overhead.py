@@ -178,7 +178,7 @@ class LoopTimer(Callback):
 # ------------------------------------------------------------------------------------------------------- set-up
 def build_module(args: argparse.Namespace):
     """The FineTuner the recipe describes, for the real model or the tiny one (model not built yet)."""
-    from denselora.adapters import DenseLoRA
+    from denselora.methods import DenseLoRA
     from denselora.models import SMOLLM2_135M_INSTRUCT
     from denselora.training import FineTuner
 
@@ -211,7 +211,7 @@ def build_datamodule(args: argparse.Namespace, data_dir: Path):
         eval_batch_size=args.eval_batch,
     )
     if args.model == "tiny":
-        from denselora.data.quickstart import QuickstartDataModule
+        from denselora.quickstart.datamodule import QuickstartDataModule
 
         val_size = 8
         return QuickstartDataModule(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from denselora.tools import SUMMARIES, TOOLS, run_tool
+    from denselora.cli.tools import SUMMARIES, TOOLS, run_tool
 
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in TOOLS:

@@ -193,7 +193,7 @@ def real_model_spec() -> str:
 
 @pytest.fixture(scope="session")
 def real_tokenizer(real_model_spec):
-    from denselora.data import load_tokenizer
+    from denselora.models import load_tokenizer
 
     return load_tokenizer(real_model_spec)
 

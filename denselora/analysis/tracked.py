@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from denselora.modules.linear import DenseLoRALinear
+from denselora.adapter.layer import DenseLoRALinear
 
 __all__ = ["TrackedMatrix", "find_tracked_matrices"]
 

@@ -10,9 +10,9 @@ from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
+from denselora.adapter.inject import get_shared, init_for_frozen_pairs
+from denselora.adapter.shared import SharedEncoderDecoders
 from denselora.errors import ConfigError
-from denselora.inject import get_shared, init_for_frozen_pairs
-from denselora.modules.shared import SharedEncoderDecoders
 
 __all__ = ["FreezeEncoderDecoder"]
 
@@ -159,7 +159,7 @@ def _shared_pairs(pl_module: L.LightningModule) -> SharedEncoderDecoders:
         method = getattr(getattr(pl_module, "adapter", None), "method", type(pl_module).__name__)
         raise ConfigError(
             f"FreezeEncoderDecoder freezes DenseLoRA's shared encoder/decoder pairs, and this run's model has "
-            f"none (method {method!r}); use it with denselora.adapters.DenseLoRA"
+            f"none (method {method!r}); use it with denselora.methods.DenseLoRA"
         ) from None
 
 

@@ -1,4 +1,4 @@
-"""Reasoning data in the LLM-Adapters layout: data modules, prompts, tokenization, synthetic data."""
+"""Reasoning data in the LLM-Adapters layout: data modules, prompts, tokenization, batching."""
 
 from denselora.data.collate import PaddingCollator
 from denselora.data.datamodule import CommonsenseDataModule, LLMAdaptersDataModule, MathDataModule
@@ -6,21 +6,16 @@ from denselora.data.eval_sets import EvalSet, eval_dataloader, load_eval_set, te
 from denselora.data.prompts import TEMPLATES, format_prompt
 from denselora.data.records import load_json_dataset
 from denselora.data.samplers import LengthGroupedSampler, ShardedLengthSortedSampler, shard_indices
-from denselora.data.synthetic import QUICKSTART_EVAL_DATASETS, QUICKSTART_TRAIN_FILE, write_quickstart_data
 from denselora.data.tokenization import (
     IGNORE_INDEX,
     PromptTokenizer,
     TrainingTokenizer,
     tokenize_training_example,
 )
-from denselora.data.tokenizer import TINY_TOKENIZER, build_tiny_tokenizer, load_tokenizer
 
 __all__ = [
     "IGNORE_INDEX",
-    "QUICKSTART_EVAL_DATASETS",
-    "QUICKSTART_TRAIN_FILE",
     "TEMPLATES",
-    "TINY_TOKENIZER",
     "CommonsenseDataModule",
     "EvalSet",
     "LLMAdaptersDataModule",
@@ -30,14 +25,11 @@ __all__ = [
     "PromptTokenizer",
     "ShardedLengthSortedSampler",
     "TrainingTokenizer",
-    "build_tiny_tokenizer",
     "eval_dataloader",
     "format_prompt",
     "load_eval_set",
     "load_json_dataset",
-    "load_tokenizer",
     "shard_indices",
     "test_file_path",
     "tokenize_training_example",
-    "write_quickstart_data",
 ]

@@ -32,9 +32,9 @@ from denselora.data.records import load_hub_dataset, load_json_dataset
 from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
 from denselora.data.samplers import LengthGroupedSampler, ShardedTrainingSampler
 from denselora.data.tokenization import TrainingTokenizer
-from denselora.data.tokenizer import load_tokenizer
 from denselora.data.truncated_answers import TRUNCATED_ANSWER_ACTIONS, handle_truncated_answers
 from denselora.errors import DataError, MissingDataError
+from denselora.models.tokenizer import load_tokenizer
 from denselora.tasks import COMMONSENSE_DATASETS, MATH_DATASETS
 
 __all__ = ["CommonsenseDataModule", "LLMAdaptersDataModule", "MathDataModule"]

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from denselora.cache import build_once, cache_root
 from denselora.errors import ConfigError
+from denselora.models.cache import build_once, cache_root
 from denselora.models.source import BaseModelSource, meta_model_from_config
 
 __all__ = [
@@ -78,11 +78,12 @@ def converted_gguf(spec: str, cache_dir: str | os.PathLike | None = None) -> Pat
     """The cached Hugging Face folder converted from a GGUF file, converting it first if needed.
 
     The folder is keyed by the file's path, size and modification time, and written once
-    (:func:`denselora.cache.build_once`).
+    (:func:`denselora.models.cache.build_once`).
 
     Args:
         spec: the file, as :func:`resolve_model_file` takes it.
-        cache_dir: where converted folders live (default: ``<cache>/gguf``, see :func:`denselora.cache.cache_root`).
+        cache_dir: where converted folders live (default: ``<cache>/gguf``, see
+            :func:`denselora.models.cache.cache_root`).
 
     Returns:
         A folder that ``AutoModelForCausalLM.from_pretrained`` and ``AutoTokenizer.from_pretrained`` read.

@@ -19,10 +19,10 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.aggregation import MeanMetric
 
-from denselora.adapters.base import Adapter
-from denselora.config import DTYPES
+from denselora.adapter.config import DTYPES
 from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
+from denselora.methods.base import AdapterMethod
 from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
 from denselora.training.loss import causal_lm_loss
 from denselora.training.parameter_record import write_parameter_record
@@ -48,13 +48,13 @@ class FineTuner(L.LightningModule):
       :meth:`log_test_metrics` logs a summary once rather than once per test set.
 
     Args:
-        adapter: the method (``class_path`` in YAML): ``denselora.adapters.DenseLoRA`` or a PEFT baseline
+        adapter: the method (``class_path`` in YAML): ``denselora.methods.DenseLoRA`` or a PEFT baseline
             (``LoRA``, ``DoRA``, ``VeRA``).
         base: where the frozen base comes from (``class_path`` in YAML): a :mod:`denselora.models` source
             (``HuggingFaceModel``, ``GGUFModel``, ``ConfigModel``, ``QuickstartBase``) or your own.
         pretrained: shorthand for ``base``: a Hugging Face model name, a local model folder, a ``.gguf`` file
             (or ``pkg:<package>/<file>.gguf``), or ``denselora/quickstart-base`` (a tiny base the project
-            builds offline, see :mod:`denselora.quickstart`).
+            builds offline, see :mod:`denselora.quickstart.base_model`).
         model_config: shorthand for ``base``: a config dict for a randomly initialised model built offline
             (``model_type`` plus the config's fields, e.g. a tiny LLaMA); ``vocab_size`` defaults to the
             tokenizer's size.
@@ -72,7 +72,7 @@ class FineTuner(L.LightningModule):
 
     def __init__(
         self,
-        adapter: Adapter,
+        adapter: AdapterMethod,
         base: BaseModelSource | None = None,
         pretrained: str | None = None,
         model_config: dict[str, Any] | None = None,
@@ -139,7 +139,7 @@ class FineTuner(L.LightningModule):
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from denselora.data.tokenizer import load_tokenizer
+            from denselora.models.tokenizer import load_tokenizer
 
             self._tokenizer = load_tokenizer(self.tokenizer_spec)
         return self._tokenizer
@@ -327,7 +327,7 @@ class FineTuner(L.LightningModule):
     def adapter_state(self) -> dict[str, Tensor]:
         """The adapter's tensors, whole even when sharded (a collective under FSDP: every rank calls it)."""
         reshard(self.model)
-        return {k: full_tensor(v) for k, v in self.adapter.state_dict(self.model).items()}
+        return {k: full_tensor(v) for k, v in self.adapter.adapter_tensors(self.model).items()}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["state_dict"] = {f"model.{k}": v for k, v in self.adapter_state().items()}
@@ -351,7 +351,7 @@ class FineTuner(L.LightningModule):
             _set_rng_state(checkpoint["rng"])
 
     def _check_adapter_keys(self, state: dict[str, Tensor]) -> None:
-        expected = {f"model.{k}" for k in self.adapter.state_dict(self.model)}
+        expected = {f"model.{k}" for k in self.adapter.adapter_tensors(self.model)}
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
         if missing or unexpected:
             raise CheckpointMismatchError(
@@ -361,7 +361,7 @@ class FineTuner(L.LightningModule):
 
     def _load_adapter_tensors(self, state: dict[str, Tensor]) -> None:
         self._check_adapter_keys(state)
-        for key, tensor in self.adapter.state_dict(self.model).items():
+        for key, tensor in self.adapter.adapter_tensors(self.model).items():
             copy_full_into(tensor, state[f"model.{key}"])
 
     # ------------------------------------------------------------------------------------------ evaluation
@@ -596,9 +596,10 @@ def _describe_metadata_difference(
     ``None`` when it fits.
 
     Args:
-        saved: the checkpoint's adapter record (:meth:`Adapter.metadata` when it was written).
+        saved: the checkpoint's adapter record (:meth:`AdapterMethod.metadata` when it was written).
         expected: the record of the model now.
-        training_fields: config fields that do not change what the tensors mean (:attr:`Adapter.training_fields`).
+        training_fields: config fields that do not change what the tensors mean
+            (:attr:`AdapterMethod.training_fields`).
         resuming: a fit goes on from the checkpoint, so the training fields must match too.
     """
     lines = []

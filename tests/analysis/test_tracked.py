@@ -1,8 +1,8 @@
 import pytest
 
 from denselora import DenseLoRAConfig, apply_denselora
-from denselora.adapters import DoRA, LoRA, VeRA
 from denselora.analysis import find_tracked_matrices
+from denselora.methods import DoRA, LoRA, VeRA
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama
 
 

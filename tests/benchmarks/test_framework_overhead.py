@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from benchmarks import framework_overhead
-from denselora.data import QUICKSTART_EVAL_DATASETS
+from denselora.quickstart import QUICKSTART_EVAL_DATASETS
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = dict(model="tiny", steps=4, untimed_steps=1, micro_batch=4, eval_items=5, eval_batch=4)
@@ -77,7 +77,7 @@ def test_table_reports_both_measurements_over_the_same_batches(tmp_path, capsys,
 def test_settings_are_the_smollm2_recipes():
     recipe = yaml.safe_load((REPO / "lightning_configs" / "smollm2_commonsense.yaml").read_text())
     model, data = recipe["model"]["init_args"], recipe["data"]["init_args"]
-    assert model["adapter"]["class_path"] == "denselora.adapters.DenseLoRA"
+    assert model["adapter"]["class_path"] == "denselora.methods.DenseLoRA"
     assert framework_overhead.RECIPE["adapter"] == model["adapter"]["init_args"]
     assert framework_overhead.RECIPE["train_file"] == data["train_file"]
     assert model["pretrained"] == data["tokenizer"]

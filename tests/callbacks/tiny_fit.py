@@ -6,8 +6,8 @@ from pathlib import Path
 
 import lightning as L
 
-from denselora.adapters import DenseLoRA
-from denselora.data.quickstart import QuickstartDataModule
+from denselora.methods import DenseLoRA
+from denselora.quickstart.datamodule import QuickstartDataModule
 from denselora.training import FineTuner
 from tests.training.cli_runs import TINY_MODEL
 

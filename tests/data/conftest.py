@@ -49,7 +49,7 @@ def shared_data() -> SharedData:
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    from denselora.data import load_tokenizer
+    from denselora.models import load_tokenizer
 
     return load_tokenizer("denselora/tiny")
 
@@ -57,7 +57,7 @@ def tiny_tokenizer():
 @pytest.fixture(scope="session")
 def quickstart_root(tmp_path_factory) -> Path:
     """The synthetic data set (seed 0, 600 training records, 24 items per test set)."""
-    from denselora.data import write_quickstart_data
+    from denselora.quickstart import write_quickstart_data
 
     return write_quickstart_data(tmp_path_factory.mktemp("quickstart"), seed=0, train_size=600, test_size=24)
 

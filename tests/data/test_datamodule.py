@@ -9,14 +9,13 @@ import pytest
 import torch
 
 from denselora.data import (
-    QUICKSTART_EVAL_DATASETS,
-    QUICKSTART_TRAIN_FILE,
     CommonsenseDataModule,
     LLMAdaptersDataModule,
     MathDataModule,
     ShardedLengthSortedSampler,
 )
 from denselora.errors import ConfigError, DataError, MissingDataError
+from denselora.quickstart import QUICKSTART_EVAL_DATASETS, QUICKSTART_TRAIN_FILE
 from denselora.tasks import UnknownTaskError, get_task
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from denselora.data import LLMAdaptersDataModule, load_tokenizer
+from denselora.data import LLMAdaptersDataModule
 from denselora.evaluation import evaluate
+from denselora.models import load_tokenizer
 from tests.evaluation.conftest import build_model
 
 DATASETS = ["synth_boolq", "synth_math"]

@@ -6,8 +6,9 @@ import json
 
 import lightning as L
 
-from denselora.data import QUICKSTART_EVAL_DATASETS, LLMAdaptersDataModule
+from denselora.data import LLMAdaptersDataModule
 from denselora.evaluation import Evaluator
+from denselora.quickstart import QUICKSTART_EVAL_DATASETS
 from tests.evaluation.conftest import build_model
 
 

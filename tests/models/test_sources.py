@@ -4,16 +4,16 @@ import pytest
 import torch
 from torch import nn
 
-from denselora.adapters import DenseLoRA
 from denselora.errors import ConfigError
+from denselora.methods import DenseLoRA
 from denselora.models import (
     BaseModelSource,
     ConfigModel,
     GGUFModel,
     HuggingFaceModel,
-    QuickstartBase,
     base_model_from_spec,
 )
+from denselora.quickstart import QuickstartBase
 from denselora.training import FineTuner
 from tests.training.cli_runs import TINY_MODEL
 

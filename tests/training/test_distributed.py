@@ -69,7 +69,7 @@ def test_two_ddp_workers_match_one_process_with_twice_the_batch(tmp_path):
 @pytest.mark.slow
 def test_fsdp_matches_one_process_and_its_adapter_loads_on_one_device(tmp_path):
     from denselora import load_adapter
-    from denselora.adapters import DenseLoRA
+    from denselora.methods import DenseLoRA
     from denselora.training import FineTuner
     from tests.training.cli_runs import TINY_MODEL
 

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from denselora.adapters import DenseLoRA
+from denselora.methods import DenseLoRA
 from denselora.training import FineTuner
 from tests.training.cli_runs import TINY_MODEL, load_checkpoint, run, run_dirs, tiny_run_args
 
@@ -47,7 +47,7 @@ def test_the_exported_adapter_is_the_best_checkpoint_not_the_last(tmp_path):
 
 def test_the_run_records_its_config_versions_and_metrics(fitted):
     config = (fitted / "config.yaml").read_text()
-    assert "denselora.adapters.DenseLoRA" in config and "model_config" in config
+    assert "denselora.methods.DenseLoRA" in config and "model_config" in config
     environment = json.loads((fitted / "environment.json").read_text())
     assert environment["seed"] == 0  # quickstart.yaml's seed_everything
     assert environment["packages"]["torch"] == metadata.version("torch")
@@ -124,7 +124,7 @@ def test_same_seed_same_adapter(tmp_path):
 
 
 def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropout():
-    from denselora.adapters import LoRA
+    from denselora.methods import LoRA
     from denselora.training.finetuner import _describe_metadata_difference
     from tests.conftest import build_tiny_llama
 
@@ -149,7 +149,7 @@ def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropou
 
 def test_a_checkpoint_from_before_missing_targets_resumes():
     from denselora import DenseLoRAConfig, apply_denselora
-    from denselora.adapters import DenseLoRA
+    from denselora.methods import DenseLoRA
     from denselora.training.finetuner import _describe_metadata_difference
     from tests.conftest import build_tiny_llama
 

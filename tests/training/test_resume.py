@@ -43,7 +43,7 @@ def test_resuming_mid_epoch_ends_with_the_adapter_of_an_uninterrupted_run(tmp_pa
 
 
 def test_epochs_see_different_orders(tmp_path):
-    from denselora.data.quickstart import QuickstartDataModule
+    from denselora.quickstart.datamodule import QuickstartDataModule
 
     datamodule = QuickstartDataModule(
         data_dir=str(tmp_path), train_size=48, test_size=2, val_size=8, micro_batch_size=8

@@ -4,7 +4,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from denselora.adapters import DenseLoRA
+from denselora.methods import DenseLoRA
 from denselora.training import FineTuner
 from tests.training.cli_runs import TINY_MODEL
 

@@ -1,0 +1,217 @@
+"""One autograd function for a whole DenseLoRA linear layer: ``W0 h + b + s * act(W_d M act(W_e drop(h)))``.
+
+Plain autograd keeps, per adapted layer, the dropped copy of the input (``N x k``) and the decoder's
+pre-activation (``N x d``) for backward, and launches a handful of elementwise kernels over ``d``-wide
+tensors. Here forward keeps only two ``N x r`` intermediates (the encoder's pre-activation and ``M``'s output)
+plus, while the encoder trains, the layer input its gradient needs (layers that read the same input share
+it); backward recomputes the ``d``-wide pre-activation with one ``N x r x d`` product. Dropout masks
+(:mod:`denselora.adapter.dropout_masks`) are either kept as the positions of the dropped entries (a CPU's:
+``8p`` bytes per entry) or drawn again from the call's seed (a GPU's dense masks). Masks, activations and
+gradients are applied in place on fresh ``d``-wide buffers, the update is added into the base product's output
+buffer, and one in-place ``addmm`` sums the input gradients of the two paths.
+
+The result equals :func:`denselora.adapter.functional.denselora_delta` added to the base output, up to the
+order of floating-point operations (dropout masks aside, which come from a different generator).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from denselora.adapter.dropout_masks import DropMask, draw_seed, drop_masks
+
+__all__ = ["fused_denselora_linear"]
+
+#: How many of the three dropouts (input, after the encoder, after the decoder) each setting uses.
+_SITES = {"all": 3, "input": 1}
+
+_NO_MASKS = (None, None, None)
+
+
+def _masks(
+    seed: int | None, p: float, sites: int, rows: torch.Size, weight: Tensor, M: Tensor, device: torch.device
+) -> tuple[DropMask | None, ...]:
+    """The call's masks for the input, the code and the update: ``rows`` by ``k``, ``r`` and ``d``."""
+    if seed is None:
+        return _NO_MASKS
+    d, k = weight.shape
+    shapes = [(*rows, width) for width in (k, M.shape[0], d)[:sites]]
+    return (*drop_masks(seed, shapes, p, device), None, None)[:3]
+
+
+def _fresh(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """A contiguous copy of ``t`` in ``dtype`` that may be changed in place."""
+    return t.to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
+
+
+def _act(t: Tensor, gelu: bool) -> Tensor:
+    return F.gelu(t) if gelu else t
+
+
+def _act_backward(grad: Tensor, pre: Tensor, gelu: bool) -> Tensor:
+    return torch.ops.aten.gelu_backward(grad, pre) if gelu else grad
+
+
+def _code(a: Tensor, gelu: bool, mask: DropMask | None) -> Tensor:
+    """``drop(act(a))``, the ``N x r`` code that ``M`` multiplies (cheap enough to recompute in backward)."""
+    if mask is None:
+        return _act(a, gelu)
+    z = F.gelu(a) if gelu else a.clone(memory_format=torch.contiguous_format)
+    return mask.zero_(z).mul_(mask.scale)
+
+
+def _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
+    """The layer's output and the two ``r``-wide tensors backward needs."""
+    out = F.linear(x, weight, bias)
+    dtype = M.dtype
+    mask_x, mask_z, mask_u = _masks(seed, p, sites, x.shape[:-1], weight, M, x.device)
+    if mask_x is None:
+        a = F.linear(x if x.dtype == dtype else x.to(dtype), encoder)
+    else:
+        a = F.linear(mask_x.zero_(_fresh(x, dtype)), encoder).mul_(mask_x.scale)
+    c = F.linear(_code(a, gelu, mask_z), M)
+    u = F.linear(c, decoder)
+    if gelu:
+        u = torch.ops.aten.gelu_(u)
+    if mask_u is not None:
+        mask_u.zero_(u)
+    # Adding exact zeros leaves the base output bit for bit (a zero decoder at initialisation); a mixed-dtype
+    # add rounds once, into the output's dtype. The scale is applied on its own: with torch 2.13, inductor
+    # turns ``mm(x, W.T).add_(u, alpha=s)`` into ``x W.T + u``, dropping alpha (the kind of pytorch/pytorch#167313).
+    out.add_(u.mul_(scale * (mask_u.scale if mask_u else 1.0)))
+    return out, a, c, (mask_x, mask_z, mask_u)
+
+
+class _FusedDenseLoRALinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
+        out, a, c, masks = _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)
+        masks = [mask for mask in masks if mask is not None]
+        # Positions (a CPU's masks) cost 8p bytes per entry: kept. Dense masks (a GPU's) are drawn again.
+        kept = [mask for mask in masks if mask.positions is not None]
+        ctx.kept_masks = [(mask.shape, mask.scale) for mask in kept]
+        # The input serves only the encoder's gradient: a frozen pair ("Freeze") does not keep it.
+        x_kept = x if encoder.requires_grad else None
+        ctx.save_for_backward(x_kept, weight, encoder, M, decoder, a, c, *(mask.positions for mask in kept))
+        ctx.options = (scale, gelu, p, sites, seed)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight, encoder, M, decoder, a, c, *positions = ctx.saved_tensors
+        scale, gelu, p, sites, seed = ctx.options
+        needs_x, _, _, needs_encoder, needs_M, needs_decoder = ctx.needs_input_grad[:6]
+        dtype = M.dtype
+
+        if ctx.kept_masks:
+            kept = [DropMask(shape, s, positions=at) for (shape, s), at in zip(ctx.kept_masks, positions, strict=True)]
+            mask_x, mask_z, mask_u = (*kept, None, None)[:3]
+        else:
+            mask_x, mask_z, mask_u = _masks(seed, p, sites, grad_out.shape[:-1], weight, M, grad_out.device)
+        u_pre = c @ decoder.t()
+        g = grad_out if grad_out.dtype == dtype else grad_out.to(dtype)
+        if gelu:
+            g_pre = torch.ops.aten.gelu_backward.grad_input(g, u_pre, grad_input=u_pre)
+        else:
+            g_pre = g if mask_u is None else _fresh(g, dtype)  # grad_out itself is not ours to change
+        if mask_u is not None:
+            mask_u.zero_(g_pre)
+        del u_pre, g
+        # The output scale (and the last dropout's) multiplies r-wide results only.
+        g_scale = scale * (mask_u.scale if mask_u is not None else 1.0)
+        grad_decoder = (g_pre.t() @ c).mul_(g_scale) if needs_decoder else None
+        g_c = (g_pre @ decoder).mul_(g_scale)
+        del g_pre
+
+        grad_M = g_c.t() @ _code(a, gelu, mask_z) if needs_M else None
+        if not (needs_encoder or needs_x):  # frozen pairs ("Freeze") and an input without gradient
+            return None, None, None, None, grad_M, grad_decoder, None, None, None, None, None
+        g_z = g_c @ M
+        if mask_z is not None:
+            mask_z.zero_(g_z).mul_(mask_z.scale)
+        g_a = _act_backward(g_z, a, gelu)
+
+        if mask_x is not None:
+            g_a = g_a * mask_x.scale
+        grad_encoder = None
+        if needs_encoder:
+            x_used = x.to(dtype) if mask_x is None else mask_x.zero_(_fresh(x, dtype))
+            grad_encoder = g_a.t() @ x_used
+        grad_x = None
+        if needs_x:
+            g_x = g_a @ encoder
+            if mask_x is not None:
+                mask_x.zero_(g_x)
+            # The two paths' input gradients meet in one in-place product-accumulate.
+            grad_x = g_x.to(grad_out.dtype).addmm_(grad_out, weight)
+        return grad_x, None, None, grad_encoder, grad_M, grad_decoder, None, None, None, None, None
+
+
+def fused_denselora_linear(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    encoder: Tensor,
+    M: Tensor,
+    decoder: Tensor,
+    *,
+    scale: float,
+    activation: str = "gelu",
+    dropout: float = 0.0,
+    dropout_sites: str = "all",
+    training: bool = False,
+) -> Tensor:
+    """A frozen linear layer plus its DenseLoRA update, in one autograd node.
+
+    Args:
+        x: the layer input, shape ``(..., k)``.
+        weight: the frozen base weight ``W0``, shape ``(d, k)``; it receives no gradient.
+        bias: the frozen base bias, shape ``(d,)``, or ``None``.
+        encoder: the shared ``W_e``, shape ``(r, k)``.
+        M: the layer's dense matrix, shape ``(r, r)``; its dtype is the adapter's compute dtype.
+        decoder: the shared ``W_d``, shape ``(d, r)``.
+        scale: ``s = alpha / r``.
+        activation: ``"gelu"`` (exact) or ``"identity"``.
+        dropout: drop probability (only when ``training``).
+        dropout_sites: ``"all"`` (input, after the encoder, after the decoder) or ``"input"``.
+        training: whether dropout is active.
+
+    Returns:
+        ``W0 x + b + s * act(W_d M act(W_e drop(x)))`` in ``x``'s dtype, shape ``(..., d)``.
+    """
+    if weight.requires_grad or (bias is not None and bias.requires_grad):
+        raise ValueError("the fused DenseLoRA layer needs a frozen base weight and bias")
+    device = x.device
+    if torch.is_autocast_enabled(device.type):
+        # Autocast does not reach into a custom autograd function: cast as it would, then compute with it off.
+        cast = torch.get_autocast_dtype(device.type)
+        tensors = [
+            t if t is None or not t.is_floating_point() else t.to(cast) for t in (x, weight, bias, encoder, M, decoder)
+        ]
+        with torch.autocast(device.type, enabled=False):
+            return fused_denselora_linear(
+                *tensors,
+                scale=scale,
+                activation=activation,
+                dropout=dropout,
+                dropout_sites=dropout_sites,
+                training=training,
+            )
+    if encoder.device != device or encoder.dtype != M.dtype:
+        # The shared pair lives with the first layer of its group; a model split over devices
+        # (device_map="auto") needs it next to each layer's input.
+        encoder = encoder.to(device=device, dtype=M.dtype)
+        decoder = decoder.to(device=device, dtype=M.dtype)
+    p = dropout if training else 0.0
+    seed = draw_seed() if p > 0 else None
+    gelu = activation == "gelu"
+    sites = _SITES[dropout_sites]
+    trains = x.requires_grad or M.requires_grad or encoder.requires_grad or decoder.requires_grad
+    if not (trains and torch.is_grad_enabled()):
+        return _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)[0]
+    # Backward works on (N, k) rows.
+    x2 = x.reshape(-1, x.shape[-1])
+    out = _FusedDenseLoRALinear.apply(x2, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)
+    return out.view(*x.shape[:-1], out.shape[-1])

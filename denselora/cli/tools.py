@@ -1,0 +1,38 @@
+"""Commands that read finished runs: ``python -m denselora figure`` and ``python -m denselora report``.
+
+Each command module has ``main(argv)`` (an ``argparse`` command line); :func:`run_tool` runs one and turns a
+user error into one message on stderr and exit code 2, as the trainer's command line does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+from denselora.errors import UserError
+
+__all__ = ["SUMMARIES", "TOOLS", "run_tool"]
+
+#: Command name -> the module whose ``main(argv)`` runs it.
+TOOLS = {
+    "figure": "denselora.cli.figure",
+    "report": "denselora.cli.report",
+}
+
+#: Command name -> what it does, for ``python -m denselora --help``.
+SUMMARIES = {
+    "figure": "heatmaps of DenseLoRA's |dM| beside LoRA's |dA|, |dB| from two runs, as a PNG (paper App. B.3)",
+    "report": "the evaluation results of several runs as one markdown table (paper Tab. 1)",
+}
+
+
+def run_tool(name: str, argv: Sequence[str]) -> int:
+    """Run the command ``name`` with arguments ``argv``; return the exit code."""
+    module = importlib.import_module(TOOLS[name])
+    try:
+        module.main(list(argv))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,393 @@
+"""``python -m denselora {fit,validate,test,predict}``: LightningCLI over the fine-tuner and the data modules."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import signal
+import sys
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from denselora.callbacks import LatestCheckpoint, ResumeCheck
+from denselora.callbacks.progress import named_progress_bar
+from denselora.cli.run_directory import claim_version, release_if_unused
+from denselora.distributed import FSDP_STRATEGY_NAME
+from denselora.errors import ConfigError, RunDirectoryError, UserError
+from denselora.training.checkpoint_io import readable_checkpoint
+from denselora.training.finetuner import ADAPTER_EXPORT_DIR, best_checkpoint
+
+__all__ = ["DenseLoRACLI", "main"]
+
+#: ``--ckpt_path`` values that Lightning resolves itself.
+_LIGHTNING_CHECKPOINT_NAMES = ("last", "best", "hpc", "registry")
+
+#: Run directories this process claimed; those a failed command left empty are removed.
+CLAIMED_RUN_DIRECTORIES: list[Path] = []
+
+_RECORDED_PACKAGES = (
+    "denselora", "torch", "lightning", "transformers", "datasets", "peft", "torchmetrics", "safetensors",
+)  # fmt: skip
+
+
+class RunRecordCallback(SaveConfigCallback):
+    """Saves the resolved config (``config.yaml``) and the seed and package versions (``environment.json``)."""
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        # Trainer.log_dir is a collective (rank 0 broadcasts it); ask on every rank, before the rank-0-only save.
+        self._log_dir = trainer.log_dir or trainer.default_root_dir
+        super().setup(trainer, pl_module, stage)
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        super().save_config(trainer, pl_module, stage)
+        log_dir = self._log_dir
+        if trainer.is_global_zero and log_dir:
+            versions = {}
+            for name in _RECORDED_PACKAGES:
+                try:
+                    versions[name] = metadata.version(name)
+                except metadata.PackageNotFoundError:
+                    versions[name] = None
+            record = {
+                "seed": _int_or_none(os.environ.get("PL_GLOBAL_SEED")),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "packages": versions,
+            }
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            (Path(log_dir) / "environment.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+class DenseLoRACLI(LightningCLI):
+    """LightningCLI with the project's defaults: best-on-validation checkpoints, learning-rate logging,
+    TensorBoard, and the tokenizer shared by model and data."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.save_top_k": 1,
+                "checkpoint.save_last": False,  # last.ckpt is LatestCheckpoint's
+                "checkpoint.filename": "step{step}-val_loss{val/loss:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(LatestCheckpoint, "latest_checkpoint")
+        parser.add_lightning_class_args(ResumeCheck, "resume")
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.set_defaults({"lr_monitor.logging_interval": "step"})
+        parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        from jsonargparse import ArgumentError
+
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            # jsonargparse would print the whole usage (dozens of lines) before the one line that matters.
+            raise ConfigError(_parse_error_message(parser, args, str(err))) from None
+        self._check_checkpoint_path()
+
+    def _check_checkpoint_path(self) -> None:
+        """A local ``--ckpt_path`` must be a readable checkpoint before LightningCLI reads its hyperparameters
+        (which it does with a bare ``torch.load``), and long before the model is built. Memory-mapped, the check
+        parses the file's index and record without reading its tensors, which the trainer loads later anyway."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or str(ckpt_path).split(":")[0] in _LIGHTNING_CHECKPOINT_NAMES or "://" in str(ckpt_path):
+            return
+        with readable_checkpoint(ckpt_path):
+            torch.load(ckpt_path, weights_only=True, map_location="cpu", mmap=True)
+
+    def before_instantiate_classes(self) -> None:
+        self._claim_run_directories()
+
+    def _claim_run_directories(self) -> None:
+        """Give each versioned logger a ``version_N`` directory that no concurrent run can also take.
+
+        Only the first process claims: in a distributed run the others follow rank 0's directory, which
+        Lightning broadcasts as ``trainer.log_dir``.
+        """
+        if rank_zero_only.rank != 0:
+            return
+        loggers = self._get(self.config, "trainer", default={}).get("logger")
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            class_path = getattr(logger, "class_path", None)
+            init_args = getattr(logger, "init_args", None)
+            if class_path is None or init_args is None or init_args.get("version") is not None:
+                continue
+            logger_class = _import_class(class_path)
+            if not (isinstance(logger_class, type) and issubclass(logger_class, (TensorBoardLogger, CSVLogger))):
+                continue
+            save_dir = init_args.get("save_dir") or "lightning_logs"
+            name = init_args.get("name")
+            root = Path(save_dir, name) if name else Path(save_dir)
+            try:
+                init_args.version, path = claim_version(root)
+            except OSError as err:
+                raise RunDirectoryError(
+                    f"cannot create a run directory in {root}: {err.strerror or err}; choose a folder you can write "
+                    "to with --trainer.logger.init_args.save_dir"
+                ) from None
+            CLAIMED_RUN_DIRECTORIES.append(path)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        strategy = self._get(self.config_init, "trainer", default={}).get("strategy")
+        if strategy == "fsdp":
+            raise ConfigError(
+                "--trainer.strategy fsdp is Lightning's FSDP1, whose flat parameters would mix the frozen base with "
+                f"trainable adapters and cannot hold the shared encoder/decoder pairs; use --trainer.strategy "
+                f"{FSDP_STRATEGY_NAME} (FSDP2, adapter-only checkpoints)"
+            )
+        try:
+            trainer = super().instantiate_trainer(**kwargs)
+        except (ValueError, MisconfigurationException) as err:  # the Trainer refuses its settings
+            raise ConfigError(f"trainer settings: {err}") from None
+        self._name_test_sets_in_progress_bar(trainer)
+        return trainer
+
+    def _name_test_sets_in_progress_bar(self, trainer: Trainer) -> None:
+        """Swap Lightning's default progress bar for one that names each test set; a bar the config chose
+        is left as it is."""
+        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
+        if any(isinstance(c, ProgressBar) for c in (configured if isinstance(configured, list) else [configured])):
+            return
+        default = trainer.progress_bar_callback
+        if default is not None:
+            trainer.callbacks[trainer.callbacks.index(default)] = named_progress_bar(default)
+
+    def before_fit(self) -> None:
+        if self.trainer.max_steps == 0 or self.trainer.max_epochs == 0:
+            setting = "max_steps" if self.trainer.max_steps == 0 else "max_epochs"
+            raise ConfigError(
+                f"--trainer.{setting} 0 trains nothing, and would export the adapter as it was initialised; to "
+                "evaluate that (the base model's own answers), run test instead of fit"
+            )
+
+    def before_test(self) -> None:
+        self._warn_without_checkpoint("test")
+
+    def after_test(self) -> None:
+        self._print_outputs("test")
+
+    def after_validate(self) -> None:
+        self._print_outputs("validate")
+
+    def before_predict(self) -> None:
+        self._warn_without_checkpoint("predict")
+        predict_path = getattr(self.datamodule, "predict_path", None)
+        if callable(predict_path):
+            predict_path()  # a missing file is reported now, before the base model loads
+
+    def after_predict(self) -> None:
+        """When the predictions went to the checkpoint's run, keep this command's config beside them
+        (``<name>.config.yaml``) and remove the new run directory, which then holds nothing else; otherwise end
+        with the outputs block, as the other commands do."""
+        written = getattr(self.model, "predictions_file", None)
+        elsewhere = [
+            run_dir
+            for run_dir in CLAIMED_RUN_DIRECTORIES
+            if written is not None and not Path(written).resolve().is_relative_to(run_dir.resolve())
+        ]
+        if not elsewhere:
+            self._print_outputs("predict")
+            return
+        if rank_zero_only.rank != 0:
+            return
+        for run_dir in elsewhere:
+            config = run_dir / "config.yaml"
+            if config.is_file():
+                record = Path(written).parent / f"{self.model.predictions_stem}.config.yaml"
+                shutil.copyfile(config, record)
+                _print_on_rank_zero(f"the config of these predictions: {record}")
+            release_if_unused(run_dir)
+
+    def _warn_without_checkpoint(self, subcommand: str) -> None:
+        if self._get(self.config, "ckpt_path") is None:
+            _print_on_rank_zero(
+                f"warning: {subcommand} without --ckpt_path uses the adapter as initialised, which leaves the base "
+                "model's output unchanged: these are the base model's own answers. For a trained adapter, add "
+                "--ckpt_path <run>/checkpoints/<checkpoint>.ckpt"
+            )
+
+    def after_fit(self) -> None:
+        if getattr(self.model, "test_after_fit", False):
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best_checkpoint(self.trainer))
+        self._print_outputs("fit")
+
+    def _print_outputs(self, subcommand: str) -> None:
+        """End the command with where its outputs are, since the progress bars and tables above do not say."""
+        log_dir = self.trainer.log_dir  # a collective: every rank asks
+        if self.trainer.is_global_zero and log_dir:
+            print(outputs_block(subcommand, Path(log_dir)), flush=True)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the command line; user errors print one message and exit with code 2."""
+    from denselora.data import LLMAdaptersDataModule
+    from denselora.training import FineTuner
+
+    _quiet_known_messages()
+    _warn_if_the_cores_are_busy()
+    try:
+        DenseLoRACLI(
+            FineTuner,
+            LLMAdaptersDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=RunRecordCallback,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={
+                "plugins": [{"class_path": "denselora.training.checkpoint_io.AtomicCheckpointIO"}],
+                "logger": {
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    # No placeholder hp_metric of -1: no metric is chosen to stand for a run's hyperparameters.
+                    "init_args": {"save_dir": "runs", "name": "denselora", "default_hp_metric": False},
+                },
+            },
+            # No abbreviations: a misspelt option that happens to prefix a real one must not run silently.
+            parser_kwargs={"prog": "python -m denselora", "exit_on_error": False, "allow_abbrev": False},
+            args=args,
+        )
+    except SIGTERMException:
+        # Lightning's own handler (outside training: validation, test, predict) exits with code 0, which a
+        # scheduler reads as success; during training LatestCheckpoint stops the run itself, after saving.
+        print("error: stopped by SIGTERM before the command finished", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
+    except Exception as err:
+        user_error = _user_error_in(err)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        failed = sys.exc_info()[0] is not None
+        while CLAIMED_RUN_DIRECTORIES:
+            path = CLAIMED_RUN_DIRECTORIES.pop()
+            if failed:
+                release_if_unused(path)
+
+
+@rank_zero_only
+def _print_on_rank_zero(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _import_class(class_path: str) -> Any:
+    from jsonargparse.typing import import_object
+
+    try:
+        return import_object(class_path)
+    except (ImportError, AttributeError, ValueError):
+        return None  # jsonargparse reports the bad class path itself, when it instantiates
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _user_error_in(err: BaseException) -> UserError | None:
+    """The UserError behind ``err``: itself, or the cause that jsonargparse wrapped while building a class."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, UserError):
+            return err
+        if isinstance(err, ValueError) and "`val_check_interval`" in str(err):
+            # The fit loop checks it against the epoch only once the data is loaded; its message is clear.
+            return ConfigError(f"trainer settings: {str(err).strip()}")
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def outputs_block(subcommand: str, run_dir: Path) -> str:
+    """The lines that end a command: the run directory and those of its outputs that exist."""
+    rows = []
+    adapter = run_dir / ADAPTER_EXPORT_DIR
+    if subcommand == "fit" and adapter.is_dir():
+        rows.append(("adapter", adapter))
+    checkpoints = run_dir / "checkpoints"
+    if subcommand == "fit" and checkpoints.is_dir():
+        rows.append(("checkpoints", checkpoints))
+    results = run_dir / "evaluation" / "results.md"
+    if subcommand in ("fit", "test") and results.is_file():
+        rows.append(("evaluation results", results))
+        rows.append(("predictions", results.parent / "predictions"))
+    predictions = run_dir / "predictions"
+    if subcommand == "predict" and predictions.is_dir():
+        rows.append(("predictions", predictions))
+    lines = [f"{subcommand} finished; outputs in {run_dir}"]
+    lines += [f"  {label + ':':<20}{path}" for label, path in rows]
+    lines.append(f"  {'TensorBoard:':<20}tensorboard --logdir {run_dir.parent}")
+    return "\n".join(lines)
+
+
+#: Lightning's advertisements for its cloud services, printed into the progress bars of every run.
+_LIGHTNING_TIPS = ("💡 Tip: For seamless cloud",)
+
+
+class _DropLightningTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_LIGHTNING_TIPS)
+
+
+def _warn_if_the_cores_are_busy() -> None:
+    """PyTorch gives each process one thread per core; processes that share the cores then slow each other down
+    many times over (README, "Install and run"). Say so when the machine is already busy and the threads were
+    left to the default."""
+    if "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0]
+    if load >= max(1.0, cores / 2):
+        _print_on_rank_zero(
+            f"warning: the machine is busy (load {load:.1f} on {cores} cores) and PyTorch will use {cores} threads; "
+            "runs that share cores slow each other down many times over. Give each run its share, e.g. "
+            f"OMP_NUM_THREADS={max(1, cores // 2)} for two runs"
+        )
+
+
+def _quiet_known_messages() -> None:
+    """Silence the messages, named one by one, that say nothing a user of this command can act on."""
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropLightningTips) for f in logger.filters):
+        logger.addFilter(_DropLightningTips())
+    # Lightning's own use of a torch API that newer torch deprecates; only a Lightning release can change it.
+    warnings.filterwarnings("ignore", message=re.escape("`isinstance(treespec, LeafSpec)` is deprecated"))
+
+
+def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str) -> str:
+    """jsonargparse's reason, a close option name for an unknown one, and where to find the options."""
+    action = getattr(parser, "_subcommands_action", None)
+    choices = action.choices if action is not None else {}
+    given = [str(a) for a in (sys.argv[1:] if args is None else args)]
+    subcommand = next((a for a in given if a in choices), "")
+    message = reason.strip().splitlines()[0] if reason.strip() else "invalid arguments"
+    unknown = re.match(r"unrecognized arguments: (--[^\s=]+)", message)
+    if unknown:
+        subparser = choices.get(subcommand)
+        options = [o for action in subparser._actions for o in action.option_strings] if subparser else []
+        close = difflib.get_close_matches(unknown.group(1), options, n=1)
+        if close:
+            message += f"; did you mean {close[0]}?"
+    more = reason.strip().splitlines()[1:]
+    if more:
+        message += "\n" + "\n".join(more)
+    return f"{message}\nrun: python -m denselora {subcommand + ' ' if subcommand else ''}--help, for the options"

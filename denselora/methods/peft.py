@@ -1,0 +1,169 @@
+"""The PEFT baselines (LoRA, DoRA, VeRA) as adapter choices of the trainer, at the paper's settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from torch import Tensor, nn
+
+from denselora.adapter.targets import MISSING_TARGETS, select_names
+from denselora.errors import ConfigError
+from denselora.methods.base import AdapterMethod
+
+__all__ = ["DoRA", "LoRA", "PeftMethod", "VeRA"]
+
+_LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj", "down_proj")
+
+
+class PeftMethod(AdapterMethod):
+    """A PEFT method applied with ``peft.get_peft_model``; subclasses build the ``peft`` config.
+
+    ``target_modules`` selects layers as DenseLoRA's does, and PEFT's own matching rule agrees (whole trailing
+    dotted components, or one regex over the full name). Before PEFT is called every name must select an
+    ``nn.Linear`` or transformers ``Conv1D`` layer, unless ``missing_targets`` is ``"ignore"``: PEFT itself
+    skips such a name in silence.
+    """
+
+    training_fields = frozenset({"dropout"})
+
+    def __init__(
+        self,
+        r: int,
+        alpha: float,
+        dropout: float,
+        target_modules: list[str] | str,
+        missing_targets: str = "error",
+    ) -> None:
+        if missing_targets not in MISSING_TARGETS:
+            raise ConfigError(
+                f"{type(self).__name__}.missing_targets must be one of {list(MISSING_TARGETS)}, got {missing_targets!r}"
+            )
+        if r <= 0:
+            raise ConfigError(f"{type(self).__name__}.r must be a positive integer, got {r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"{type(self).__name__}.dropout must be in [0, 1), got {dropout}")
+        self.r = r
+        self.alpha = alpha
+        self.dropout = dropout
+        self.target_modules = list(target_modules) if not isinstance(target_modules, str) else target_modules
+        self.missing_targets = missing_targets
+
+    def peft_config(self, target_modules: list[str] | str | None = None):
+        """The ``peft`` config, for ``target_modules`` (default: the adapter's own)."""
+        raise NotImplementedError
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        from peft import get_peft_model
+
+        targets = select_names(
+            model, self.target_modules, self.missing_targets, method=type(self).__name__, conv1d=True
+        )
+        return get_peft_model(model, self.peft_config(targets))
+
+    def adapter_tensors(self, model: nn.Module) -> dict[str, Tensor]:
+        # PEFT marks exactly its adapter parameters trainable; VeRA's frozen projections are regenerated
+        # from their PRNG key, so the trainable tensors determine the adapter.
+        return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+    def export(self, model: nn.Module, directory: str | os.PathLike, state: dict[str, Tensor] | None = None) -> Path:
+        model.save_pretrained(str(directory), state_dict=state)
+        return Path(directory)
+
+    def load(self, model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(directory))
+
+    def settings(self) -> dict:
+        """The method's hyperparameters, as a checkpoint records them (the scaling is not in the tensors)."""
+        return {"r": self.r, "alpha": self.alpha, "dropout": self.dropout, "target_modules": self.target_modules}
+
+    def metadata(self, model: nn.Module) -> dict:
+        return {**super().metadata(model), "config": self.settings()}
+
+    def summary(self, model: nn.Module) -> str:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in model.parameters())
+        return (
+            f"{self.method} r={self.r}: {trainable:,} trainable of {total:,} parameters "
+            f"({100 * trainable / total:.4g} %)"
+        )
+
+
+class LoRA(PeftMethod):
+    """LoRA (Hu et al., 2021). Paper baseline on LLaMA-3-8B: r=32, alpha=64, dropout 0.05, q,k,v,up,down.
+
+    ``missing_targets``: ``"error"`` refuses a target name that selects no layer; ``"ignore"`` skips it.
+    """
+
+    method = "lora"
+
+    def __init__(
+        self,
+        r: int = 32,
+        alpha: float = 64.0,
+        dropout: float = 0.05,
+        target_modules: list[str] | str = _LLAMA_TARGETS,
+        missing_targets: Literal["error", "ignore"] = "error",
+    ) -> None:
+        super().__init__(r, alpha, dropout, target_modules, missing_targets)
+
+    def peft_config(self, target_modules: list[str] | str | None = None):
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.r,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=self.target_modules if target_modules is None else target_modules,
+            task_type="CAUSAL_LM",
+        )
+
+
+class DoRA(LoRA):
+    """DoRA (Liu et al., 2024): LoRA on the direction plus a trainable magnitude vector; same settings as LoRA."""
+
+    method = "dora"
+
+    def peft_config(self, target_modules: list[str] | str | None = None):
+        config = super().peft_config(target_modules)
+        config.use_dora = True
+        return config
+
+
+class VeRA(PeftMethod):
+    """VeRA (Kopiczko et al., 2024): frozen random projections shared by all layers, trainable scaling vectors.
+
+    VeRA's rank is the width of its shared random projections, so it is used far larger than LoRA's;
+    ``projection_prng_key`` fixes them. ``missing_targets`` as :class:`LoRA`'s.
+    """
+
+    method = "vera"
+
+    def __init__(
+        self,
+        r: int = 256,
+        dropout: float = 0.05,
+        target_modules: list[str] | str = _LLAMA_TARGETS,
+        projection_prng_key: int = 0,
+        missing_targets: Literal["error", "ignore"] = "error",
+    ) -> None:
+        super().__init__(r, 1.0, dropout, target_modules, missing_targets)
+        self.projection_prng_key = projection_prng_key
+
+    def settings(self) -> dict:
+        # The key draws the frozen projections, which the checkpoint does not hold.
+        return {**super().settings(), "projection_prng_key": self.projection_prng_key}
+
+    def peft_config(self, target_modules: list[str] | str | None = None):
+        from peft import VeraConfig
+
+        return VeraConfig(
+            r=self.r,
+            vera_dropout=self.dropout,
+            target_modules=self.target_modules if target_modules is None else target_modules,
+            projection_prng_key=self.projection_prng_key,
+            task_type="CAUSAL_LM",
+        )

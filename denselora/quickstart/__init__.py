@@ -1,0 +1,20 @@
+"""The quickstart: a run that shows DenseLoRA learning in a minute on a CPU, with nothing to download.
+
+- :mod:`~denselora.quickstart.synthetic`: the synthetic reasoning sets, in the LLM-Adapters layout;
+- :mod:`~denselora.quickstart.datamodule`: :class:`QuickstartDataModule`, which writes them on first use;
+- :mod:`~denselora.quickstart.base_model`: the small base that knows the format but not the answers, built
+  offline once and selected by ``model.pretrained: denselora/quickstart-base`` (:class:`QuickstartBase`).
+"""
+
+from denselora.quickstart.base_model import QUICKSTART_BASE, QuickstartBase
+from denselora.quickstart.datamodule import QuickstartDataModule
+from denselora.quickstart.synthetic import QUICKSTART_EVAL_DATASETS, QUICKSTART_TRAIN_FILE, write_quickstart_data
+
+__all__ = [
+    "QUICKSTART_BASE",
+    "QUICKSTART_EVAL_DATASETS",
+    "QUICKSTART_TRAIN_FILE",
+    "QuickstartBase",
+    "QuickstartDataModule",
+    "write_quickstart_data",
+]

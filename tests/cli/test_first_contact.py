@@ -1,0 +1,89 @@
+"""What a new user sees on the terminal: no advertisements or repeated notices, named test sets, and a last
+block that says where the outputs went."""
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from denselora.callbacks.progress import NamedRichProgressBar, NamedTQDMProgressBar
+from denselora.cli import main
+from tests.training.cli_runs import tiny_run_args
+
+
+def test_a_fit_prints_no_noise_names_the_test_sets_and_ends_with_its_outputs(tmp_path, capfd):
+    main(tiny_run_args(tmp_path, "--model.init_args.test_after_fit", "true", "--trainer.enable_progress_bar", "true"))
+    out, err = capfd.readouterr()
+    printed = out + err
+    assert "seamless cloud" not in printed
+    assert "`weights_only` was not set" not in printed
+    assert "is deprecated" not in printed
+    assert "Testing synth_math" in out  # off a terminal, rich keeps only the last bar
+    table = out.index("| dataset | accuracy")
+    block = out.rindex("fit finished; outputs in ")
+    assert table < block
+    assert out[table - 1] == "\n"  # the table starts on a line of its own, not the bar's
+    lines = out[block:].strip().splitlines()
+    labels = [line.split(":")[0].strip() for line in lines[1:]]
+    assert labels == ["adapter", "checkpoints", "evaluation results", "predictions", "TensorBoard"]
+    for line in lines[1:-1]:
+        assert Path(line.split(":", 1)[1].strip()).exists(), line
+    assert re.fullmatch(r"\s*TensorBoard:\s+tensorboard --logdir \S+", lines[-1])
+
+
+def test_a_mistyped_option_says_what_and_suggests_the_right_one(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path, "--trainer.max_stepz", "3"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "error: unrecognized arguments: --trainer.max_stepz 3; did you mean --trainer.max_steps?"
+    )
+    assert "python -m denselora fit --help" in err
+    assert "usage:" not in err
+
+
+def test_an_option_that_only_prefixes_a_real_one_is_refused(tmp_path, capsys):
+    # argparse would take --trainer.max_step for --trainer.max_steps and run without a word.
+    with pytest.raises(SystemExit) as exit_info:
+        main(tiny_run_args(tmp_path, "--trainer.max_step", "3"))
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: unrecognized arguments: --trainer.max_step 3; did you mean --trainer.max_steps?"
+    )
+
+
+def test_the_usage_line_names_the_module(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m denselora [options] fit")
+
+
+@pytest.mark.parametrize("bar_class", [NamedRichProgressBar, NamedTQDMProgressBar])
+def test_the_test_bar_names_each_test_set(bar_class):
+    bar = bar_class()
+    bar._trainer = SimpleNamespace(
+        datamodule=SimpleNamespace(eval_sets=[SimpleNamespace(name="boolq"), SimpleNamespace(name="gsm8k")])
+    )
+    for index, name in enumerate(["boolq", "gsm8k"]):
+        bar.has_dataloader_changed(index)
+        assert bar.test_description == f"Testing {name}"
+    bar._trainer = SimpleNamespace(datamodule=None)  # a data module without eval_sets
+    assert bar.test_description == "Testing"
+
+
+def test_a_busy_machine_gets_one_line_about_threads(monkeypatch, capsys):
+    from denselora.cli import trainer as cli
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    cli._warn_if_the_cores_are_busy()
+    err = capsys.readouterr().err
+    assert err.startswith("warning: the machine is busy (load 3.0 on ") and "OMP_NUM_THREADS=" in err
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user chose: nothing to say
+    cli._warn_if_the_cores_are_busy()
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    cli._warn_if_the_cores_are_busy()
+    assert capsys.readouterr().err == ""
