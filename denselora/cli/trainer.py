@@ -26,6 +26,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from denselora.callbacks import LatestCheckpoint, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
+from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.run_directory import claim_version, release_if_unused
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, RunDirectoryError, UserError
@@ -262,8 +263,15 @@ def main(args: list[str] | None = None) -> None:
                     "init_args": {"save_dir": "runs", "name": "denselora", "default_hp_metric": False},
                 },
             },
-            # No abbreviations: a misspelt option that happens to prefix a real one must not run silently.
-            parser_kwargs={"prog": "python -m denselora", "exit_on_error": False, "allow_abbrev": False},
+            parser_class=DenseLoRAArgumentParser,
+            parser_kwargs={
+                "prog": PROG,
+                "exit_on_error": False,
+                # No abbreviations: a misspelt option that happens to prefix a real one must not run silently.
+                "allow_abbrev": False,
+                # Each command's parser knows its name, for its short --help.
+                **{command: {"command": command} for command in DenseLoRACLI.subcommands()},
+            },
             args=args,
         )
     except SIGTERMException:
@@ -390,4 +398,6 @@ def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str
     more = reason.strip().splitlines()[1:]
     if more:
         message += "\n" + "\n".join(more)
-    return f"{message}\nrun: python -m denselora {subcommand + ' ' if subcommand else ''}--help, for the options"
+    if subcommand:  # an option the short --help does not list may be any of them
+        return f"{message}\nrun: {PROG} {subcommand} --help-all, for every option"
+    return f"{message}\nrun: {PROG} --help, for the commands"
