@@ -20,10 +20,10 @@ from torch import Tensor
 
 from denselora.analysis.tracked import WatchedMatrixName
 from denselora.errors import MissingRunFileError, UnreadableFileError
+from denselora.run_layout import SNAPSHOT_FILE
 
 __all__ = ["FORMAT", "SNAPSHOT_FILE", "MatrixSnapshot", "UpdateSnapshot"]
 
-SNAPSHOT_FILE = "update_density.safetensors"
 
 _REWRITE = "the UpdateDensityMonitor callback writes it again at its next snapshot step, or train again with it"
 FORMAT = "denselora.update_density/1"

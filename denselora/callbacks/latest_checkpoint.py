@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
+from denselora.run_layout import CHECKPOINTS_DIR, LAST_CHECKPOINT_FILE
 from denselora.training.checkpoint_io import remove_stale_partials
 
 __all__ = ["LatestCheckpoint", "Preempted"]
@@ -51,7 +52,7 @@ class LatestCheckpoint(Callback):
         filename: the file name inside the checkpoint directory.
     """
 
-    def __init__(self, every_n_train_steps: int = 50, filename: str = "last.ckpt") -> None:
+    def __init__(self, every_n_train_steps: int = 50, filename: str = LAST_CHECKPOINT_FILE) -> None:
         if every_n_train_steps < 0:
             raise ValueError(f"every_n_train_steps must be >= 0, got {every_n_train_steps}")
         self.every_n_train_steps = every_n_train_steps
@@ -65,7 +66,7 @@ class LatestCheckpoint(Callback):
         callback = trainer.checkpoint_callback
         if callback is not None and getattr(callback, "dirpath", None):
             return Path(callback.dirpath) / self.filename
-        return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints" / self.filename
+        return Path(trainer.log_dir or trainer.default_root_dir) / CHECKPOINTS_DIR / self.filename
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:

@@ -14,10 +14,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from denselora.analysis.heatmap import METHOD_NAMES, figure_to_array, render_heatmaps
-from denselora.analysis.snapshot import SNAPSHOT_FILE, MatrixSnapshot, UpdateSnapshot
+from denselora.analysis.snapshot import MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
 from denselora.analysis.tracked import TrackedMatrix, find_tracked_matrices
 from denselora.errors import ConfigError
+from denselora.run_layout import SNAPSHOT_FILE
 
 __all__ = ["UpdateDensityMonitor", "density_layout"]
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from denselora.analysis.heatmap import METHOD_NAMES, render_heatmaps, save_figure
-from denselora.analysis.snapshot import SNAPSHOT_FILE, MatrixSnapshot, UpdateSnapshot
+from denselora.analysis.snapshot import MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
 from denselora.cli.run_dirs import require_run_dir
 from denselora.errors import ConfigError
+from denselora.run_layout import SNAPSHOT_FILE
 
 __all__ = ["build_parser", "main", "render_comparison"]
 

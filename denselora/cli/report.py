@@ -17,12 +17,13 @@ import yaml
 
 from denselora.cli.run_dirs import require_file, require_run_dir
 from denselora.errors import DataError
+from denselora.run_layout import CONFIG_FILE, EVALUATION_DIR, RESULTS_JSON_FILE
 from denselora.training.parameter_record import read_parameter_record
 
 __all__ = ["RunSummary", "build_parser", "main", "markdown_table", "summarise_run"]
 
 
-RESULTS_FILE = "evaluation/results.json"
+RESULTS_FILE = f"{EVALUATION_DIR}/{RESULTS_JSON_FILE}"
 
 #: The paper's column names for the LLM-Adapters test sets.
 DATASET_NAMES = {
@@ -155,7 +156,7 @@ def markdown_table(summaries: list[RunSummary]) -> str:
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     if not path.is_file():
         return {}
     try:

@@ -12,6 +12,14 @@ import re
 import shutil
 from pathlib import Path
 
+from denselora.run_layout import (
+    CONFIG_FILE,
+    ENVIRONMENT_FILE,
+    HPARAMS_FILE,
+    PARAMETER_RECORD,
+    TENSORBOARD_EVENTS_PREFIX,
+)
+
 __all__ = ["claim_version", "release_if_unused"]
 
 _VERSION = re.compile(r"version_(\d+)")
@@ -40,7 +48,7 @@ def claim_version(root: str | os.PathLike) -> tuple[int, Path]:
 
 
 #: What a run writes while it sets up, before it has trained, evaluated or predicted anything.
-SETUP_RECORDS = ("config.yaml", "environment.json", "hparams.yaml", "parameters.json")
+SETUP_RECORDS = (CONFIG_FILE, ENVIRONMENT_FILE, HPARAMS_FILE, PARAMETER_RECORD)
 
 
 def release_if_unused(path: str | os.PathLike) -> None:
@@ -50,5 +58,9 @@ def release_if_unused(path: str | os.PathLike) -> None:
     if not path.is_dir():
         return
     files = [p for p in path.rglob("*") if not p.is_dir()]
-    if all(p.parent == path and (p.name in SETUP_RECORDS or p.name.startswith("events.out.")) for p in files):
+    if all(p.parent == path and _is_setup_record(p.name) for p in files):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _is_setup_record(name: str) -> bool:
+    return name in SETUP_RECORDS or name.startswith(TENSORBOARD_EVENTS_PREFIX)

@@ -30,8 +30,15 @@ from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.run_directory import claim_version, release_if_unused
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, RunDirectoryError, UserError
+from denselora.run_layout import (
+    ADAPTER_EXPORT_DIR,
+    CHECKPOINTS_DIR,
+    EVALUATION_DIR,
+    PREDICTIONS_DIR,
+    RESULTS_MARKDOWN_FILE,
+)
 from denselora.training.checkpoint_io import readable_checkpoint
-from denselora.training.finetuner import ADAPTER_EXPORT_DIR, best_checkpoint
+from denselora.training.finetuner import best_checkpoint
 
 __all__ = ["DenseLoRACLI", "main"]
 
@@ -331,14 +338,14 @@ def outputs_block(subcommand: str, run_dir: Path) -> str:
     adapter = run_dir / ADAPTER_EXPORT_DIR
     if subcommand == "fit" and adapter.is_dir():
         rows.append(("adapter", adapter))
-    checkpoints = run_dir / "checkpoints"
+    checkpoints = run_dir / CHECKPOINTS_DIR
     if subcommand == "fit" and checkpoints.is_dir():
         rows.append(("checkpoints", checkpoints))
-    results = run_dir / "evaluation" / "results.md"
+    results = run_dir / EVALUATION_DIR / RESULTS_MARKDOWN_FILE
     if subcommand in ("fit", "test") and results.is_file():
         rows.append(("evaluation results", results))
-        rows.append(("predictions", results.parent / "predictions"))
-    predictions = run_dir / "predictions"
+        rows.append(("predictions", results.parent / PREDICTIONS_DIR))
+    predictions = run_dir / PREDICTIONS_DIR
     if subcommand == "predict" and predictions.is_dir():
         rows.append(("predictions", predictions))
     lines = [f"{subcommand} finished; outputs in {run_dir}"]
