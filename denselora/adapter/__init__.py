@@ -1,6 +1,8 @@
 """The DenseLoRA adapter, usable without the trainer: configure it, inject it, save and load it, switch it.
 
 - :mod:`~denselora.adapter.config`: :class:`DenseLoRAConfig`, what to adapt and how;
+- :mod:`~denselora.adapter.options`: :class:`Activation`, :class:`DropoutSites` and :class:`UpdateOptions`, the
+  update's options as both kernels read them;
 - :mod:`~denselora.adapter.targets`: which linear layers a config selects, checked against the model;
 - :mod:`~denselora.adapter.shared`, :mod:`~denselora.adapter.layer`: the shared encoder/decoder pairs and the
   adapted linear layer, with the update computed by :mod:`~denselora.adapter.functional` (plain autograd, the
@@ -18,18 +20,22 @@ from denselora.adapter.control import disable_adapters, enable_adapters, merge_a
 from denselora.adapter.functional import denselora_delta
 from denselora.adapter.inject import adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
 from denselora.adapter.layer import DenseLoRALinear
+from denselora.adapter.options import Activation, DropoutSites, UpdateOptions
 from denselora.adapter.parameters import ParameterReport, parameter_report
 from denselora.adapter.protocol import AdapterModule, get_adapter_params, set_trainable_params
 from denselora.adapter.saving import get_adapter_state_dict, load_adapter, save_adapter
 from denselora.adapter.shared import EncoderDecoder, SharedEncoderDecoders
 
 __all__ = [
+    "Activation",
     "AdapterModule",
     "DenseLoRAConfig",
     "DenseLoRALinear",
+    "DropoutSites",
     "EncoderDecoder",
     "ParameterReport",
     "SharedEncoderDecoders",
+    "UpdateOptions",
     "adapted_layers",
     "apply_denselora",
     "denselora_delta",

@@ -10,13 +10,12 @@ from typing import Any, Literal
 
 import torch
 
+from denselora.adapter.options import Activation, ActivationName, DropoutSites, DropoutSitesName
 from denselora.adapter.targets import MISSING_TARGETS, matches
 from denselora.errors import ConfigError
 
 __all__ = ["DenseLoRAConfig"]
 
-ACTIVATIONS = ("gelu", "identity")
-DROPOUT_SITES = ("all", "input")
 SHARING = ("name", "layer")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
@@ -61,8 +60,8 @@ class DenseLoRAConfig:
     alpha: float = 32.0
     dropout: float = 0.05
     target_modules: list[str] | str = field(default_factory=lambda: list(_LLAMA_TARGETS))
-    activation: Literal["gelu", "identity"] = "gelu"
-    dropout_sites: Literal["all", "input"] = "all"
+    activation: ActivationName = "gelu"
+    dropout_sites: DropoutSitesName = "all"
     train_encoder_decoder: bool = True
     sharing: Literal["name", "layer"] = "name"
     dtype: str | None = None
@@ -81,8 +80,10 @@ class DenseLoRAConfig:
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"DenseLoRAConfig.dropout must be in [0, 1), got {self.dropout!r}")
         self.target_modules = _normalise_targets(self.target_modules)
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("dropout_sites", self.dropout_sites, DROPOUT_SITES)
+        # Kept as plain strings (an enum member passed in included): to_dict() stays plain JSON, and a checkpoint
+        # that records the config loads with torch.load(weights_only=True).
+        self.activation = _parse_choice("activation", self.activation, Activation)
+        self.dropout_sites = _parse_choice("dropout_sites", self.dropout_sites, DropoutSites)
         _check_choice("sharing", self.sharing, SHARING)
         if not isinstance(self.train_encoder_decoder, bool):
             raise ConfigError(
@@ -141,6 +142,11 @@ def _normalise_targets(targets: list[str] | tuple[str, ...] | str) -> list[str] 
         if not isinstance(name, str) or not name or name.startswith(".") or name.endswith("."):
             raise ConfigError(f"DenseLoRAConfig.target_modules has an invalid module name {name!r}")
     return names
+
+
+def _parse_choice(field_name: str, value: Any, choices: type[Activation | DropoutSites]) -> str:
+    _check_choice(field_name, value, choices.values())
+    return choices(value).value
 
 
 def _check_choice(field_name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -6,23 +6,12 @@ its place without touching the modules that hold the parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ACTIVATION_FUNCTIONS", "denselora_delta", "merged_delta_weight"]
+from denselora.adapter.options import UpdateOptions
 
-
-def _identity(t: Tensor) -> Tensor:
-    return t
-
-
-def _exact_gelu(t: Tensor) -> Tensor:
-    return F.gelu(t, approximate="none")
-
-
-ACTIVATION_FUNCTIONS: dict[str, Callable[[Tensor], Tensor]] = {"gelu": _exact_gelu, "identity": _identity}
+__all__ = ["denselora_delta", "merged_delta_weight"]
 
 
 def denselora_delta(
@@ -30,11 +19,8 @@ def denselora_delta(
     encoder: Tensor,
     M: Tensor,
     decoder: Tensor,
+    options: UpdateOptions,
     *,
-    scale: float,
-    activation: str = "gelu",
-    dropout: float = 0.0,
-    dropout_sites: str = "all",
     training: bool = False,
 ) -> Tensor:
     """``s * act(W_d M act(W_e dropout(x))))`` for a batch of row vectors.
@@ -44,34 +30,35 @@ def denselora_delta(
         encoder: the shared ``W_e``, shape ``(r, k)``.
         M: the layer's dense matrix, shape ``(r, r)``.
         decoder: the shared ``W_d``, shape ``(d, r)``.
-        scale: ``s = alpha / r``.
-        activation: ``"gelu"`` (exact) or ``"identity"``.
-        dropout: dropout probability (only when ``training``).
-        dropout_sites: ``"all"`` drops on the input and after both activations (the authors' release);
-            ``"input"`` drops on the input only.
+        options: the scale ``s = alpha / r``, the activation (exact GELU or identity), the dropout probability
+            and where it applies (input only, or also after both activations as the authors' release).
         training: whether dropout is active.
 
     Returns:
         The update in the adapter's dtype, shape ``(..., d)``.
     """
-    act = ACTIVATION_FUNCTIONS[activation]
-    p = dropout if training else 0.0
+    gelu = options.gelu
+    p = options.dropout if training else 0.0
+    inner_p = options.inner_dropout if training else 0.0
     if x.dtype != M.dtype:
         x = x.to(M.dtype)
     # The shared tensors live with the first layer of their group; a model split over devices
     # (device_map="auto") needs them next to each layer's input. A no-op on one device.
     encoder = encoder.to(device=x.device, dtype=M.dtype)
     decoder = decoder.to(device=x.device, dtype=M.dtype)
-    inner_p = p if dropout_sites == "all" else 0.0
 
     h = F.dropout(x, p) if p else x
-    z = act(F.linear(h, encoder))
+    z = F.linear(h, encoder)
+    if gelu:
+        z = F.gelu(z, approximate="none")
     if inner_p:
         z = F.dropout(z, inner_p)
-    u = act(F.linear(F.linear(z, M), decoder))
+    u = F.linear(F.linear(z, M), decoder)
+    if gelu:
+        u = F.gelu(u, approximate="none")
     if inner_p:
         u = F.dropout(u, inner_p)
-    return u * scale
+    return u * options.scale
 
 
 def merged_delta_weight(encoder: Tensor, M: Tensor, decoder: Tensor, scale: float) -> Tensor:

@@ -21,24 +21,25 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from denselora.adapter.dropout_masks import DropMask, draw_seed, drop_masks
+from denselora.adapter.options import UpdateOptions
 
 __all__ = ["fused_denselora_linear"]
-
-#: How many of the three dropouts (input, after the encoder, after the decoder) each setting uses.
-_SITES = {"all": 3, "input": 1}
 
 _NO_MASKS = (None, None, None)
 
 
 def _masks(
-    seed: int | None, p: float, sites: int, rows: torch.Size, weight: Tensor, M: Tensor, device: torch.device
+    seed: int | None, options: UpdateOptions, rows: torch.Size, weight: Tensor, M: Tensor, device: torch.device
 ) -> tuple[DropMask | None, ...]:
-    """The call's masks for the input, the code and the update: ``rows`` by ``k``, ``r`` and ``d``."""
+    """The call's masks for the input, the code and the update: ``rows`` by ``k``, ``r`` and ``d``.
+
+    ``seed`` is ``None`` when no dropout applies (evaluation, or a zero probability).
+    """
     if seed is None:
         return _NO_MASKS
     d, k = weight.shape
-    shapes = [(*rows, width) for width in (k, M.shape[0], d)[:sites]]
-    return (*drop_masks(seed, shapes, p, device), None, None)[:3]
+    shapes = [(*rows, width) for width in (k, M.shape[0], d)[: options.mask_count]]
+    return (*drop_masks(seed, shapes, options.dropout, device), None, None)[:3]
 
 
 def _fresh(t: Tensor, dtype: torch.dtype) -> Tensor:
@@ -62,11 +63,24 @@ def _code(a: Tensor, gelu: bool, mask: DropMask | None) -> Tensor:
     return mask.zero_(z).mul_(mask.scale)
 
 
-def _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
-    """The layer's output and the two ``r``-wide tensors backward needs."""
+def _forward(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    encoder: Tensor,
+    M: Tensor,
+    decoder: Tensor,
+    options: UpdateOptions,
+    seed: int | None,
+) -> tuple[Tensor, Tensor, Tensor, tuple[DropMask | None, ...]]:
+    """The layer's output ``(N, d)`` and the two ``(N, r)`` tensors backward needs, with the call's masks.
+
+    ``x`` is ``(N, k)`` (or ``(..., k)`` when no backward follows); ``seed`` is ``None`` without dropout.
+    """
     out = F.linear(x, weight, bias)
     dtype = M.dtype
-    mask_x, mask_z, mask_u = _masks(seed, p, sites, x.shape[:-1], weight, M, x.device)
+    gelu = options.gelu
+    mask_x, mask_z, mask_u = _masks(seed, options, x.shape[:-1], weight, M, x.device)
     if mask_x is None:
         a = F.linear(x if x.dtype == dtype else x.to(dtype), encoder)
     else:
@@ -80,14 +94,14 @@ def _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
     # Adding exact zeros leaves the base output bit for bit (a zero decoder at initialisation); a mixed-dtype
     # add rounds once, into the output's dtype. The scale is applied on its own: with torch 2.13, inductor
     # turns ``mm(x, W.T).add_(u, alpha=s)`` into ``x W.T + u``, dropping alpha (the kind of pytorch/pytorch#167313).
-    out.add_(u.mul_(scale * (mask_u.scale if mask_u else 1.0)))
+    out.add_(u.mul_(options.scale * (mask_u.scale if mask_u else 1.0)))
     return out, a, c, (mask_x, mask_z, mask_u)
 
 
 class _FusedDenseLoRALinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed):
-        out, a, c, masks = _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)
+    def forward(ctx, x, weight, bias, encoder, M, decoder, options, seed):
+        out, a, c, masks = _forward(x, weight, bias, encoder, M, decoder, options, seed)
         masks = [mask for mask in masks if mask is not None]
         # Positions (a CPU's masks) cost 8p bytes per entry: kept. Dense masks (a GPU's) are drawn again.
         kept = [mask for mask in masks if mask.positions is not None]
@@ -95,13 +109,15 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
         # The input serves only the encoder's gradient: a frozen pair ("Freeze") does not keep it.
         x_kept = x if encoder.requires_grad else None
         ctx.save_for_backward(x_kept, weight, encoder, M, decoder, a, c, *(mask.positions for mask in kept))
-        ctx.options = (scale, gelu, p, sites, seed)
+        ctx.options = options
+        ctx.seed = seed
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         x, weight, encoder, M, decoder, a, c, *positions = ctx.saved_tensors
-        scale, gelu, p, sites, seed = ctx.options
+        options = ctx.options
+        gelu = options.gelu
         needs_x, _, _, needs_encoder, needs_M, needs_decoder = ctx.needs_input_grad[:6]
         dtype = M.dtype
 
@@ -109,7 +125,7 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
             kept = [DropMask(shape, s, positions=at) for (shape, s), at in zip(ctx.kept_masks, positions, strict=True)]
             mask_x, mask_z, mask_u = (*kept, None, None)[:3]
         else:
-            mask_x, mask_z, mask_u = _masks(seed, p, sites, grad_out.shape[:-1], weight, M, grad_out.device)
+            mask_x, mask_z, mask_u = _masks(ctx.seed, options, grad_out.shape[:-1], weight, M, grad_out.device)
         u_pre = c @ decoder.t()
         g = grad_out if grad_out.dtype == dtype else grad_out.to(dtype)
         if gelu:
@@ -120,14 +136,14 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
             mask_u.zero_(g_pre)
         del u_pre, g
         # The output scale (and the last dropout's) multiplies r-wide results only.
-        g_scale = scale * (mask_u.scale if mask_u is not None else 1.0)
+        g_scale = options.scale * (mask_u.scale if mask_u is not None else 1.0)
         grad_decoder = (g_pre.t() @ c).mul_(g_scale) if needs_decoder else None
         g_c = (g_pre @ decoder).mul_(g_scale)
         del g_pre
 
         grad_M = g_c.t() @ _code(a, gelu, mask_z) if needs_M else None
         if not (needs_encoder or needs_x):  # frozen pairs ("Freeze") and an input without gradient
-            return None, None, None, None, grad_M, grad_decoder, None, None, None, None, None
+            return None, None, None, None, grad_M, grad_decoder, None, None
         g_z = g_c @ M
         if mask_z is not None:
             mask_z.zero_(g_z).mul_(mask_z.scale)
@@ -146,7 +162,7 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
                 mask_x.zero_(g_x)
             # The two paths' input gradients meet in one in-place product-accumulate.
             grad_x = g_x.to(grad_out.dtype).addmm_(grad_out, weight)
-        return grad_x, None, None, grad_encoder, grad_M, grad_decoder, None, None, None, None, None
+        return grad_x, None, None, grad_encoder, grad_M, grad_decoder, None, None
 
 
 def fused_denselora_linear(
@@ -156,11 +172,8 @@ def fused_denselora_linear(
     encoder: Tensor,
     M: Tensor,
     decoder: Tensor,
+    options: UpdateOptions,
     *,
-    scale: float,
-    activation: str = "gelu",
-    dropout: float = 0.0,
-    dropout_sites: str = "all",
     training: bool = False,
 ) -> Tensor:
     """A frozen linear layer plus its DenseLoRA update, in one autograd node.
@@ -172,10 +185,8 @@ def fused_denselora_linear(
         encoder: the shared ``W_e``, shape ``(r, k)``.
         M: the layer's dense matrix, shape ``(r, r)``; its dtype is the adapter's compute dtype.
         decoder: the shared ``W_d``, shape ``(d, r)``.
-        scale: ``s = alpha / r``.
-        activation: ``"gelu"`` (exact) or ``"identity"``.
-        dropout: drop probability (only when ``training``).
-        dropout_sites: ``"all"`` (input, after the encoder, after the decoder) or ``"input"``.
+        options: the scale ``s = alpha / r``, the activation (exact GELU or identity), the dropout probability
+            and its sites (the input only, or also after the encoder and after the decoder).
         training: whether dropout is active.
 
     Returns:
@@ -191,27 +202,17 @@ def fused_denselora_linear(
             t if t is None or not t.is_floating_point() else t.to(cast) for t in (x, weight, bias, encoder, M, decoder)
         ]
         with torch.autocast(device.type, enabled=False):
-            return fused_denselora_linear(
-                *tensors,
-                scale=scale,
-                activation=activation,
-                dropout=dropout,
-                dropout_sites=dropout_sites,
-                training=training,
-            )
+            return fused_denselora_linear(*tensors, options, training=training)
     if encoder.device != device or encoder.dtype != M.dtype:
         # The shared pair lives with the first layer of its group; a model split over devices
         # (device_map="auto") needs it next to each layer's input.
         encoder = encoder.to(device=device, dtype=M.dtype)
         decoder = decoder.to(device=device, dtype=M.dtype)
-    p = dropout if training else 0.0
-    seed = draw_seed() if p > 0 else None
-    gelu = activation == "gelu"
-    sites = _SITES[dropout_sites]
+    seed = draw_seed() if training and options.dropout > 0 else None
     trains = x.requires_grad or M.requires_grad or encoder.requires_grad or decoder.requires_grad
     if not (trains and torch.is_grad_enabled()):
-        return _forward(x, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)[0]
+        return _forward(x, weight, bias, encoder, M, decoder, options, seed)[0]
     # Backward works on (N, k) rows.
     x2 = x.reshape(-1, x.shape[-1])
-    out = _FusedDenseLoRALinear.apply(x2, weight, bias, encoder, M, decoder, scale, gelu, p, sites, seed)
+    out = _FusedDenseLoRALinear.apply(x2, weight, bias, encoder, M, decoder, options, seed)
     return out.view(*x.shape[:-1], out.shape[-1])

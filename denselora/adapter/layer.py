@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from denselora.adapter.functional import denselora_delta, merged_delta_weight
 from denselora.adapter.fused import fused_denselora_linear
+from denselora.adapter.options import Activation, DropoutSites, UpdateOptions
 from denselora.adapter.shared import EncoderDecoder
 
 __all__ = ["DenseLoRALinear"]
@@ -29,9 +30,10 @@ class DenseLoRALinear(nn.Module):
         shared: the encoder/decoder pair of this layer's group.
         group: the name of that group (for reports and saved adapters).
         scale: ``s = alpha / r``.
-        activation: ``"gelu"`` or ``"identity"``.
+        activation: :class:`~denselora.adapter.options.Activation` (or ``"gelu"``, ``"identity"``).
         dropout: dropout probability.
-        dropout_sites: ``"all"`` or ``"input"`` (see :class:`denselora.DenseLoRAConfig`).
+        dropout_sites: :class:`~denselora.adapter.options.DropoutSites` (or ``"all"``, ``"input"``; see
+            :class:`denselora.DenseLoRAConfig`).
         dtype: dtype of ``M``; ``None`` follows the base weight.
         fused: compute the layer with :func:`~denselora.adapter.fused.fused_denselora_linear` (one autograd
             node, ``r``-wide saved tensors) while the base weight is frozen; otherwise base product plus
@@ -45,9 +47,9 @@ class DenseLoRALinear(nn.Module):
         *,
         group: str,
         scale: float,
-        activation: str = "gelu",
+        activation: Activation | str = Activation.GELU,
         dropout: float = 0.0,
-        dropout_sites: str = "all",
+        dropout_sites: DropoutSites | str = DropoutSites.ALL,
         dtype: torch.dtype | None = None,
         fused: bool = True,
     ) -> None:
@@ -66,10 +68,8 @@ class DenseLoRALinear(nn.Module):
             self.bias.requires_grad_(False)
         self.r = shared.r
         self.group = group
-        self.scale = scale
-        self.activation = activation
-        self.dropout = dropout
-        self.dropout_sites = dropout_sites
+        # Read by both kernels on every call; built once, so a forward interprets no option.
+        self.options = UpdateOptions(scale, activation, dropout, dropout_sites)
         self.fused = fused
         self.M = nn.Parameter(torch.empty(self.r, self.r, device=base.weight.device, dtype=dtype or base.weight.dtype))
         # A plain attribute, not a submodule: the pair is registered once, at the model's root.
@@ -77,6 +77,26 @@ class DenseLoRALinear(nn.Module):
         self.adapter_enabled = True
         self.merged = False
         self.reset_parameters()
+
+    @property
+    def scale(self) -> float:
+        """``s = alpha / r``."""
+        return self.options.scale
+
+    @property
+    def activation(self) -> Activation:
+        """GELU, or identity ("Only Matrix")."""
+        return self.options.activation
+
+    @property
+    def dropout(self) -> float:
+        """The dropout probability while training."""
+        return self.options.dropout
+
+    @property
+    def dropout_sites(self) -> DropoutSites:
+        """Where the dropout applies."""
+        return self.options.dropout_sites
 
     def reset_parameters(self) -> None:
         nn.init.kaiming_uniform_(self.M, a=math.sqrt(5))
@@ -87,16 +107,7 @@ class DenseLoRALinear(nn.Module):
     def delta(self, x: Tensor) -> Tensor:
         """The adapter's update for inputs ``x`` (``(..., k)`` -> ``(..., d)``), in the adapter's dtype."""
         shared = self.encoder_decoder
-        return denselora_delta(x, shared.encoder, self.M, shared.decoder, **self._update_options())
-
-    def _update_options(self) -> dict:
-        return {
-            "scale": self.scale,
-            "activation": self.activation,
-            "dropout": self.dropout,
-            "dropout_sites": self.dropout_sites,
-            "training": self.training,
-        }
+        return denselora_delta(x, shared.encoder, self.M, shared.decoder, self.options, training=self.training)
 
     def forward(self, x: Tensor) -> Tensor:
         """Base output plus the update. Shapes: ``(..., k)`` -> ``(..., d)``."""
@@ -105,7 +116,7 @@ class DenseLoRALinear(nn.Module):
         if self.fused and not self.weight.requires_grad and (self.bias is None or not self.bias.requires_grad):
             shared = self.encoder_decoder
             return fused_denselora_linear(
-                x, self.weight, self.bias, shared.encoder, self.M, shared.decoder, **self._update_options()
+                x, self.weight, self.bias, shared.encoder, self.M, shared.decoder, self.options, training=self.training
             )
         out = F.linear(x, self.weight, self.bias)
         return out + self.delta(x).to(out.dtype)
@@ -129,9 +140,9 @@ class DenseLoRALinear(nn.Module):
 
     def check_mergeable(self) -> None:
         """Raise ``ValueError`` unless the update is linear in the input (identity activation)."""
-        if self.activation != "identity":
+        if self.activation is not Activation.IDENTITY:
             raise ValueError(
-                f"cannot merge the DenseLoRA adapter of a layer with activation={self.activation!r}: the update "
+                f"cannot merge the DenseLoRA adapter of a layer with activation={self.activation.value!r}: the update "
                 "s * gelu(W_d M gelu(W_e h)) is not linear in h, so no weight matrix equals it. Only "
                 "activation='identity' (the 'Only Matrix' variant) merges; keep GELU adapters unmerged."
             )
@@ -144,5 +155,5 @@ class DenseLoRALinear(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
-            f"r={self.r}, group={self.group!r}, activation={self.activation!r}"
+            f"r={self.r}, group={self.group!r}, activation={self.activation.value!r}"
         )

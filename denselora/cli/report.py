@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from denselora.adapter.options import Activation
 from denselora.cli.run_dirs import require_file, require_run_dir
 from denselora.errors import DataError
 from denselora.run_layout import CONFIG_FILE, EVALUATION_DIR, RESULTS_JSON_FILE
@@ -185,7 +186,7 @@ def _targets_label(targets: Any) -> str:
 
 def _setting(config: dict[str, Any], adapter_args: dict[str, Any]) -> list[str]:
     parts = []
-    if adapter_args.get("activation") == "identity":
+    if adapter_args.get("activation") == Activation.IDENTITY:
         parts.append("Only Matrix")
     freeze = _freeze_callback(config)
     if freeze is not None:

@@ -13,6 +13,7 @@ from denselora import DenseLoRAConfig, apply_denselora, get_adapter_params
 from denselora.adapter.dropout_masks import draw_seed, drop_masks
 from denselora.adapter.functional import denselora_delta
 from denselora.adapter.fused import fused_denselora_linear
+from denselora.adapter.options import UpdateOptions
 from tests.adapter.test_fused import D, K, R, _explicit_dropout_reference, _grads, _tensors
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
 
@@ -37,11 +38,11 @@ def _on(device, dtype, tensors):
 def test_float32_on_cuda_matches_float64_on_the_cpu():
     reference_tensors = _tensors()
     x, weight, b, encoder, M, decoder = reference_tensors
-    expected = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0)
+    expected = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, UpdateOptions(scale=2.0))
     expected_grads = _grads(expected, (x, encoder, M, decoder))
 
     x, weight, b, encoder, M, decoder = _on(CUDA, torch.float32, reference_tensors)
-    got = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
+    got = fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0))
     grad_out = torch.randn(got.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     got_grads = torch.autograd.grad(got, (x, encoder, M, decoder), grad_out.to(CUDA, torch.float32))
     torch.testing.assert_close(got.cpu().double(), expected, rtol=1e-5, atol=1e-6)
@@ -55,9 +56,8 @@ def test_dropout_on_cuda_uses_and_regenerates_the_masks_of_its_seed(dropout_site
     x, weight, b, encoder, M, decoder = tensors
     trained = (x, encoder, M, decoder)
     torch.manual_seed(5)
-    fused = fused_denselora_linear(
-        x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.3, dropout_sites=dropout_sites, training=True
-    )
+    options = UpdateOptions(scale=2.0, dropout=0.3, dropout_sites=dropout_sites)
+    fused = fused_denselora_linear(x, weight, b, encoder, M, decoder, options, training=True)
     torch.manual_seed(5)
     seed = draw_seed()
     expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.3, sites, seed)
@@ -86,8 +86,8 @@ def test_cuda_masks_are_dense_reproducible_and_drop_at_rate_p():
 def test_autocast_on_cuda_computes_in_bfloat16_and_trains_float32_parameters():
     x, weight, b, encoder, M, decoder = _on(CUDA, torch.float32, _tensors())
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        out = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
-    reference = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0)
+        out = fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0))
+    reference = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, UpdateOptions(scale=2.0))
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), reference, rtol=2e-2, atol=2e-2)
     grads = torch.autograd.grad(out.float().square().sum(), (encoder, M, decoder))

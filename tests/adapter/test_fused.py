@@ -10,6 +10,7 @@ from denselora.adapter import fused as fused_module
 from denselora.adapter.dropout_masks import draw_seed, drop_masks
 from denselora.adapter.functional import denselora_delta
 from denselora.adapter.fused import fused_denselora_linear
+from denselora.adapter.options import UpdateOptions
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
 
 K, D, R = 24, 40, 4
@@ -38,8 +39,10 @@ def _grads(out, tensors, seed=1):
 def test_matches_the_autograd_reference_in_float64(activation, bias):
     x, weight, b, encoder, M, decoder = _tensors(bias=bias)
     trained = (x, encoder, M, decoder)
-    fused = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, activation=activation)
-    reference = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0, activation=activation)
+    fused = fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0, activation=activation))
+    reference = F.linear(x, weight, b) + denselora_delta(
+        x, encoder, M, decoder, UpdateOptions(scale=2.0, activation=activation)
+    )
     torch.testing.assert_close(fused, reference, rtol=0, atol=1e-13)
     for got, expected in zip(_grads(fused, trained), _grads(reference, trained), strict=True):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-13)
@@ -73,9 +76,8 @@ def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites
     x, weight, b, encoder, M, decoder = _tensors()
     trained = (x, encoder, M, decoder)
     torch.manual_seed(5)
-    fused = fused_denselora_linear(
-        x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.3, dropout_sites=dropout_sites, training=True
-    )
+    options = UpdateOptions(scale=2.0, dropout=0.3, dropout_sites=dropout_sites)
+    fused = fused_denselora_linear(x, weight, b, encoder, M, decoder, options, training=True)
     torch.manual_seed(5)
     seed = draw_seed()
     expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.3, sites, seed, layout)
@@ -83,7 +85,7 @@ def test_dropout_uses_and_regenerates_the_masks_of_its_seed(dropout_sites, sites
     # Backward regenerates the forward's masks: gradients agree with the explicit masks' autograd.
     for got, want in zip(_grads(fused, trained), _grads(expected, trained), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
-    assert not torch.equal(fused, fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0))
+    assert not torch.equal(fused, fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0)))
 
 
 def test_gradcheck_with_dropout():
@@ -91,7 +93,9 @@ def test_gradcheck_with_dropout():
 
     def layer(x, encoder, M, decoder):
         torch.manual_seed(3)
-        return fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=1.5, dropout=0.4, training=True)
+        return fused_denselora_linear(
+            x, weight, b, encoder, M, decoder, UpdateOptions(scale=1.5, dropout=0.4), training=True
+        )
 
     assert torch.autograd.gradcheck(layer, (x, encoder, M, decoder))
 
@@ -114,10 +118,12 @@ def test_backward_keeps_only_r_wide_activations(layout):
     params = {tuple(t.shape) for t in (weight, encoder, M, decoder)}
 
     def fused():
-        fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.1, training=True)
+        fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=0.1), training=True)
 
     def reference():
-        F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0, dropout=0.1, training=True)
+        F.linear(x, weight, b) + denselora_delta(
+            x, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=0.1), training=True
+        )
 
     saved = [(shape, dtype) for shape, dtype in _saved(fused) if shape not in params and shape != tuple(rows.shape)]
     activations = [shape for shape, dtype in saved if dtype.is_floating_point]
@@ -138,15 +144,17 @@ def test_zero_decoder_gives_the_base_output_bit_for_bit_even_with_dropout():
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     with torch.no_grad():
         decoder.zero_()
-    out = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.5, training=True)
+    out = fused_denselora_linear(
+        x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=0.5), training=True
+    )
     assert torch.equal(out, F.linear(x, weight, b))
 
 
 def test_inference_path_equals_the_autograd_path():
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
-    with_graph = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
+    with_graph = fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0))
     with torch.no_grad():
-        without = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
+        without = fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0))
     assert with_graph.grad_fn is not None and without.grad_fn is None
     assert torch.equal(with_graph, without)
 
@@ -154,9 +162,10 @@ def test_inference_path_equals_the_autograd_path():
 def test_mixed_dtypes_compute_in_the_adapter_dtype():
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     x16 = x.detach().bfloat16().requires_grad_()
-    out = fused_denselora_linear(x16, weight.bfloat16(), b.bfloat16(), encoder, M, decoder, scale=2.0)
+    out = fused_denselora_linear(x16, weight.bfloat16(), b.bfloat16(), encoder, M, decoder, UpdateOptions(scale=2.0))
     reference = (
-        F.linear(x16, weight.bfloat16(), b.bfloat16()) + denselora_delta(x16, encoder, M, decoder, scale=2.0).bfloat16()
+        F.linear(x16, weight.bfloat16(), b.bfloat16())
+        + denselora_delta(x16, encoder, M, decoder, UpdateOptions(scale=2.0)).bfloat16()
     )
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out, reference, rtol=1e-2, atol=1e-2)
@@ -168,7 +177,9 @@ def test_mixed_dtypes_with_dropout_use_the_masks_of_their_seed(layout):
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     x16, weight16, b16 = x.detach().bfloat16().requires_grad_(), weight.bfloat16(), b.bfloat16()
     torch.manual_seed(4)
-    out = fused_denselora_linear(x16, weight16, b16, encoder, M, decoder, scale=2.0, dropout=0.3, training=True)
+    out = fused_denselora_linear(
+        x16, weight16, b16, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=0.3), training=True
+    )
     torch.manual_seed(4)
     seed = draw_seed()
     expected = _explicit_dropout_reference(
@@ -186,8 +197,8 @@ def test_mixed_dtypes_with_dropout_use_the_masks_of_their_seed(layout):
 def test_autocast_computes_in_the_autocast_dtype_and_trains_float32_parameters():
     x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0)
-        reference = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, scale=2.0)
+        out = fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0))
+        reference = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, UpdateOptions(scale=2.0))
     assert out.dtype == torch.bfloat16
     torch.testing.assert_close(out, reference.to(out.dtype), rtol=2e-2, atol=2e-2)
     grads = _grads(out.float(), (encoder, M, decoder))
@@ -200,7 +211,7 @@ def test_autocast_computes_in_the_autocast_dtype_and_trains_float32_parameters()
 def test_refuses_a_trainable_base_weight():
     x, weight, b, encoder, M, decoder = _tensors()
     with pytest.raises(ValueError, match="frozen base"):
-        fused_denselora_linear(x, weight.requires_grad_(), b, encoder, M, decoder, scale=1.0)
+        fused_denselora_linear(x, weight.requires_grad_(), b, encoder, M, decoder, UpdateOptions(scale=1.0))
 
 
 def _loss_and_grads(config, input_ids, checkpointing=False):
@@ -238,7 +249,9 @@ def test_frozen_pairs_and_an_input_without_gradient_still_train_M():
     x, weight, b, encoder, M, decoder = _tensors()
     x, encoder, decoder = x.detach(), encoder.detach(), decoder.detach()
     torch.manual_seed(2)
-    fused = fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.2, training=True)
+    fused = fused_denselora_linear(
+        x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=0.2), training=True
+    )
     torch.manual_seed(2)
     expected = _explicit_dropout_reference(x, weight, b, encoder, M, decoder, 2.0, 0.2, (0, 1, 2), draw_seed())
     torch.testing.assert_close(_grads(fused, (M,))[0], _grads(expected, (M,))[0], rtol=0, atol=1e-13)
@@ -249,7 +262,9 @@ def test_frozen_pairs_keep_no_input_and_still_pass_its_gradient(layout):
     encoder, decoder = encoder.detach(), decoder.detach()
 
     def fused():
-        return fused_denselora_linear(x, weight, b, encoder, M, decoder, scale=2.0, dropout=0.2, training=True)
+        return fused_denselora_linear(
+            x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=0.2), training=True
+        )
 
     torch.manual_seed(6)
     saved = _saved(fused)
@@ -286,7 +301,9 @@ def test_torch_compile_gives_the_eager_result(dropout):
     trained = (x, encoder, M, decoder)
 
     def layer(x, encoder, M, decoder):
-        return fused_denselora_linear(x, weight, None, encoder, M, decoder, scale=2.0, dropout=dropout, training=True)
+        return fused_denselora_linear(
+            x, weight, None, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=dropout), training=True
+        )
 
     torch._dynamo.reset()
     torch.manual_seed(3)
