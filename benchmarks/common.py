@@ -68,9 +68,6 @@ SHAPES: dict[str, dict] = {
     ),
 }
 
-#: The paper's targets on LLaMA.
-TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
-
 #: Variant name -> what it is, as printed under the table.
 VARIANTS: dict[str, str] = {
     "base": "the frozen base model, no adapter",
@@ -166,7 +163,9 @@ def _same_weights(model: nn.Module) -> nn.Module:
 def build_variants(base: nn.Module, names: Sequence[str], rank: int, dropout: float) -> dict[str, nn.Module]:
     """The models compared, all on ``base``'s weight tensors, in training mode."""
     import denselora
+    from denselora.adapter.targets import LLAMA_TARGETS
 
+    targets = list(LLAMA_TARGETS)  # the paper's, for LoRA and DenseLoRA alike
     models = {}
     for name in names:
         if name == "base":
@@ -174,7 +173,7 @@ def build_variants(base: nn.Module, names: Sequence[str], rank: int, dropout: fl
         elif name == "lora":
             from peft import LoraConfig, get_peft_model
 
-            config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=dropout, target_modules=TARGETS)
+            config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=dropout, target_modules=targets)
             model = get_peft_model(_same_weights(base), config)
         else:
             options = {
@@ -183,7 +182,7 @@ def build_variants(base: nn.Module, names: Sequence[str], rank: int, dropout: fl
                 "denselora-input-dropout": dict(dropout_sites="input"),
             }[name]
             config = denselora.DenseLoRAConfig(
-                r=rank, alpha=2 * rank, dropout=dropout, target_modules=TARGETS, **options
+                r=rank, alpha=2 * rank, dropout=dropout, target_modules=targets, **options
             )
             model = denselora.apply_denselora(_same_weights(base), config)
             # A trained adapter, not the zero-decoder start: every branch of the update does real work.

@@ -36,6 +36,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
+from denselora.adapter import targets as adapter_targets  # noqa: E402
+
 # The thread count the suite runs with, stated, so that commands run in it (in process and in subprocesses)
 # keep PyTorch's default and do not warn that the machine is busy: the busy one is the suite itself.
 os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
@@ -95,7 +97,8 @@ def leaves_the_machine_as_it_found_it():
         pytest.fail("the test run changed the machine:\n  " + "\n  ".join(problems), pytrace=False)
 
 
-LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
+#: As a list, the form a config holds (tests compare lists of names with it).
+LLAMA_TARGETS = list(adapter_targets.LLAMA_TARGETS)
 
 
 def tiny_llama_config(**overrides) -> LlamaConfig:

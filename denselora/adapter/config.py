@@ -11,15 +11,13 @@ from typing import Any, Literal
 import torch
 
 from denselora.adapter.options import Activation, ActivationName, DropoutSites, DropoutSitesName
-from denselora.adapter.targets import MISSING_TARGETS, matches
+from denselora.adapter.targets import LLAMA_TARGETS, MISSING_TARGETS, matches
 from denselora.errors import ConfigError
 
 __all__ = ["DenseLoRAConfig"]
 
 SHARING = ("name", "layer")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
-
-_LLAMA_TARGETS = ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
 
 
 @dataclass
@@ -59,7 +57,7 @@ class DenseLoRAConfig:
     r: int = 16
     alpha: float = 32.0
     dropout: float = 0.05
-    target_modules: list[str] | str = field(default_factory=lambda: list(_LLAMA_TARGETS))
+    target_modules: list[str] | str = field(default_factory=lambda: list(LLAMA_TARGETS))
     activation: ActivationName = "gelu"
     dropout_sites: DropoutSitesName = "all"
     train_encoder_decoder: bool = True

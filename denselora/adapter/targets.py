@@ -14,7 +14,12 @@ from torch import nn
 
 from denselora.errors import ConfigError
 
-__all__ = ["CONV1D_ADVICE", "MISSING_TARGETS", "is_conv1d", "layer_names", "matches", "select_names"]
+__all__ = ["CONV1D_ADVICE", "LLAMA_TARGETS", "MISSING_TARGETS", "is_conv1d", "layer_names", "matches", "select_names"]
+
+#: The layers the paper adapts on LLaMA (Sec. 4; the authors' ``commonsense_reasoning/llama3_8B_denselora.sh`` in
+#: mulin-ahu/DenseLoRA passes ``--target_modules '["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]'``), for
+#: DenseLoRA and the LoRA, DoRA and VeRA baselines alike. A tuple, so that no default built from it can change it.
+LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj", "down_proj")
 
 #: What to do about GPT-2-style ``Conv1D`` layers, which DenseLoRA does not adapt.
 CONV1D_ADVICE = (

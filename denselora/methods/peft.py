@@ -8,13 +8,11 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from denselora.adapter.targets import MISSING_TARGETS, select_names
+from denselora.adapter.targets import LLAMA_TARGETS, MISSING_TARGETS, select_names
 from denselora.errors import ConfigError
 from denselora.methods.base import AdapterMethod
 
 __all__ = ["DoRA", "LoRA", "PeftMethod", "VeRA"]
-
-_LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj", "down_proj")
 
 
 class PeftMethod(AdapterMethod):
@@ -105,7 +103,7 @@ class LoRA(PeftMethod):
         r: int = 32,
         alpha: float = 64.0,
         dropout: float = 0.05,
-        target_modules: list[str] | str = _LLAMA_TARGETS,
+        target_modules: list[str] | str = LLAMA_TARGETS,
         missing_targets: Literal["error", "ignore"] = "error",
     ) -> None:
         super().__init__(r, alpha, dropout, target_modules, missing_targets)
@@ -146,7 +144,7 @@ class VeRA(PeftMethod):
         self,
         r: int = 256,
         dropout: float = 0.05,
-        target_modules: list[str] | str = _LLAMA_TARGETS,
+        target_modules: list[str] | str = LLAMA_TARGETS,
         projection_prng_key: int = 0,
         missing_targets: Literal["error", "ignore"] = "error",
     ) -> None:

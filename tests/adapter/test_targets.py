@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import yaml
 from transformers import (
     GemmaConfig,
     GemmaForCausalLM,
@@ -20,9 +21,10 @@ from transformers import (
 )
 
 from denselora import DenseLoRAConfig, adapted_layers, apply_denselora, load_adapter, save_adapter
+from denselora.adapter.targets import LLAMA_TARGETS as PAPER_TARGETS
 from denselora.errors import ConfigError
 from denselora.methods import DoRA, LoRA, VeRA
-from tests.conftest import LLAMA_TARGETS
+from tests.conftest import LLAMA_TARGETS, REPO
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, vocab_size=64)
 BUILDERS = {
@@ -170,3 +172,13 @@ def test_peft_targets_are_checked_before_peft_is_called(method, monkeypatch):
 def test_peft_adapts_gpt2_conv1d_layers_by_name():
     model = LoRA(r=4, target_modules=["c_attn", "c_fc"]).apply(_build("gpt2"))
     assert _peft_adapted_names(model) == {"c_attn", "c_fc"}
+
+
+def test_every_method_defaults_to_the_papers_llama_targets_as_the_recipes_spell_them():
+    assert LLAMA_TARGETS == list(PAPER_TARGETS) == ["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"]
+    for method in (DenseLoRAConfig(), LoRA(), DoRA(), VeRA()):
+        assert method.target_modules == LLAMA_TARGETS, type(method).__name__
+    # YAML cannot name the constant; the recipes repeat it.
+    for recipe in ("commonsense", "math", "baselines/lora", "baselines/dora", "baselines/vera"):
+        config = yaml.safe_load((REPO / "lightning_configs" / f"{recipe}.yaml").read_text())
+        assert config["model"]["init_args"]["adapter"]["init_args"]["target_modules"] == LLAMA_TARGETS, recipe
