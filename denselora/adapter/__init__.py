@@ -21,7 +21,7 @@ from denselora.adapter.functional import denselora_delta
 from denselora.adapter.inject import adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
 from denselora.adapter.layer import DenseLoRALinear
 from denselora.adapter.options import Activation, DropoutSites, UpdateOptions
-from denselora.adapter.parameters import ParameterReport, parameter_report
+from denselora.adapter.parameters import ParameterCount, ParameterReport, count_parameters, parameter_report
 from denselora.adapter.protocol import AdapterModule, get_adapter_params, set_trainable_params
 from denselora.adapter.saving import get_adapter_state_dict, load_adapter, save_adapter
 from denselora.adapter.shared import EncoderDecoder, SharedEncoderDecoders
@@ -33,11 +33,13 @@ __all__ = [
     "DenseLoRALinear",
     "DropoutSites",
     "EncoderDecoder",
+    "ParameterCount",
     "ParameterReport",
     "SharedEncoderDecoders",
     "UpdateOptions",
     "adapted_layers",
     "apply_denselora",
+    "count_parameters",
     "denselora_delta",
     "disable_adapters",
     "enable_adapters",

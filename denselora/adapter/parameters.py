@@ -1,4 +1,8 @@
-"""Parameter accounting: trainable / total, per target name, beside LoRA's count at the same targets and rank."""
+"""Parameter accounting: trainable / total, per target name, beside LoRA's count at the same targets and rank.
+
+:func:`count_parameters` is the one count of trainable and total parameters: DenseLoRA's report, the PEFT
+baselines' summary and the run's ``parameters.json`` all read it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,37 @@ from torch import nn
 from denselora.adapter.inject import adapted_layers, get_shared
 from denselora.adapter.protocol import get_adapter_params
 
-__all__ = ["ParameterReport", "TargetCount", "parameter_report"]
+__all__ = ["ParameterCount", "ParameterReport", "TargetCount", "count_parameters", "parameter_report"]
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    """How many parameters a model trains, of how many.
+
+    Attributes:
+        trainable: parameters with ``requires_grad``.
+        total: all parameters of the model, adapters included.
+    """
+
+    trainable: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        """Trainable parameters as a percentage of all parameters, the "Params (%)" column of the paper's tables."""
+        return 100.0 * self.trainable / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.trainable:,} trainable of {self.total:,} parameters ({self.percent:.4g} %)"
+
+
+def count_parameters(model: nn.Module) -> ParameterCount:
+    """Count ``model.parameters()`` (each tensor once, so a shared encoder/decoder pair once; meta device works)."""
+    params = list(model.parameters())
+    return ParameterCount(
+        trainable=sum(p.numel() for p in params if p.requires_grad),
+        total=sum(p.numel() for p in params),
+    )
 
 
 @dataclass(frozen=True)
@@ -35,29 +69,21 @@ class TargetCount:
 
 
 @dataclass(frozen=True)
-class ParameterReport:
-    """What an adapted model trains.
+class ParameterReport(ParameterCount):
+    """What an adapted model trains: its :class:`ParameterCount` (``trainable``, ``total``, ``percent``) with the
+    rank, the sharing and one row per target name.
 
     Attributes:
         r: the rank.
         sharing: how encoder/decoder pairs are shared (``"name"`` or ``"layer"``).
         targets: one row per target name (and shape).
         adapter: all adapter parameters, trainable or frozen (the "Freeze" variant freezes some).
-        trainable: parameters with ``requires_grad``.
-        total: all parameters of the model, adapters included.
     """
 
     r: int
     sharing: str
     targets: tuple[TargetCount, ...]
     adapter: int
-    trainable: int
-    total: int
-
-    @property
-    def percent(self) -> float:
-        """Trainable parameters as a percentage of all parameters."""
-        return 100.0 * self.trainable / self.total if self.total else 0.0
 
     @property
     def lora(self) -> int:
@@ -66,8 +92,8 @@ class ParameterReport:
 
     def __str__(self) -> str:
         lines = [
-            f"DenseLoRA r={self.r}, encoder/decoder shared per {self.sharing}: {self.trainable:,} trainable of "
-            f"{self.total:,} parameters ({self.percent:.4g} %); adapter {self.adapter:,}",
+            f"DenseLoRA r={self.r}, encoder/decoder shared per {self.sharing}: {super().__str__()}; "
+            f"adapter {self.adapter:,}",
             "",
             "| target | layers | d x k | DenseLoRA | LoRA, same r | LoRA / DenseLoRA |",
             "|---|---:|---:|---:|---:|---:|",
@@ -114,12 +140,12 @@ def parameter_report(model: nn.Module) -> ParameterReport:
                 lora=row["layers"] * (d + k) * r,
             )
         )
-    params = list(model.parameters())
+    count = count_parameters(model)
     return ParameterReport(
+        trainable=count.trainable,
+        total=count.total,
         r=r,
         sharing=shared.config.sharing,
         targets=tuple(targets),
         adapter=sum(p.numel() for p in get_adapter_params(model).values()),
-        trainable=sum(p.numel() for p in params if p.requires_grad),
-        total=sum(p.numel() for p in params),
     )

@@ -8,6 +8,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from denselora.adapter.parameters import count_parameters
 from denselora.adapter.targets import LLAMA_TARGETS, MISSING_TARGETS, select_names
 from denselora.errors import ConfigError
 from denselora.methods.base import AdapterMethod
@@ -82,12 +83,7 @@ class PeftMethod(AdapterMethod):
         return {**super().metadata(model), "config": self.settings()}
 
     def summary(self, model: nn.Module) -> str:
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in model.parameters())
-        return (
-            f"{self.method} r={self.r}: {trainable:,} trainable of {total:,} parameters "
-            f"({100 * trainable / total:.4g} %)"
-        )
+        return f"{self.method} r={self.r}: {count_parameters(model)}"
 
 
 class LoRA(PeftMethod):

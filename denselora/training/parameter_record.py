@@ -9,6 +9,8 @@ from typing import Any
 
 from torch import nn
 
+from denselora.adapter.parameters import count_parameters
+
 __all__ = ["PARAMETER_RECORD", "parameter_record", "read_parameter_record", "write_parameter_record"]
 
 PARAMETER_RECORD = "parameters.json"
@@ -17,14 +19,13 @@ PARAMETER_RECORD = "parameters.json"
 def parameter_record(model: nn.Module, method: str, r: int | None) -> dict[str, Any]:
     """The counts of ``model`` as it is now: ``trainable`` (``requires_grad``), ``total`` (adapters included) and
     ``trainable_percent`` = 100 * trainable / total, the "Params (%)" column of the paper's tables."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    count = count_parameters(model)
     return {
         "method": method,
         "r": r,
-        "trainable": trainable,
-        "total": total,
-        "trainable_percent": 100.0 * trainable / total if total else 0.0,
+        "trainable": count.trainable,
+        "total": count.total,
+        "trainable_percent": count.percent,
     }
 
 

@@ -1,7 +1,11 @@
 import torch
 from peft import LoraConfig, get_peft_model
+from torch import nn
 
 from denselora import DenseLoRAConfig, apply_denselora, parameter_report
+from denselora.adapter.parameters import ParameterCount, count_parameters
+from denselora.methods import LoRA
+from denselora.training.parameter_record import parameter_record
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama
 
 
@@ -38,3 +42,22 @@ def test_meta_device_is_instant():
         model = build_tiny_llama(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80)
     report = parameter_report(apply_denselora(model, DenseLoRAConfig(target_modules=LLAMA_TARGETS)))
     assert report.total > 68_000_000_000
+
+
+def test_one_count_serves_the_report_the_peft_summary_and_the_run_record():
+    model = apply_denselora(build_tiny_llama(), DenseLoRAConfig(r=4, target_modules=LLAMA_TARGETS))
+    count = count_parameters(model)
+    report = parameter_report(model)
+    assert (report.trainable, report.total, report.percent) == (count.trainable, count.total, count.percent)
+    assert str(count) in str(report).splitlines()[0]
+    record = parameter_record(model, "denselora", 4)
+    assert (record["trainable"], record["total"], record["trainable_percent"]) == (
+        count.trainable,
+        count.total,
+        count.percent,
+    )
+    lora = LoRA(r=4)
+    peft_model = lora.apply(build_tiny_llama())
+    assert lora.summary(peft_model) == f"lora r=4: {count_parameters(peft_model)}"
+    assert count_parameters(nn.Linear(2, 3).requires_grad_(False)) == ParameterCount(trainable=0, total=9)
+    assert ParameterCount(trainable=0, total=0).percent == 0.0
