@@ -25,9 +25,9 @@ class FreezeEncoderDecoder(BaseFinetuning):
 
     **Freezing** happens before the optimizer is built, so the frozen tensors are not in it at all (no
     optimizer state, no weight decay, untouched bit for bit). Lightning offers no callback hook between
-    ``configure_model`` and ``configure_optimizers``, so :meth:`setup` builds the model itself, inside the same
-    strategy and precision contexts the trainer would use; ``configure_model`` is idempotent, as Lightning
-    requires, and the trainer's own call then finds the model built.
+    ``configure_model`` and ``configure_optimizers``, so :meth:`setup` asks the module for its model
+    (:meth:`denselora.training.FineTuner.ensure_model` builds it as Lightning would; a module without that method
+    must have built its model already).
 
     **A frozen pair must not be the zero-initialised one.** DenseLoRA starts ``W_d`` at zero; frozen there,
     the adapter's output and the gradient of every ``M`` stay exactly zero and nothing trains. With
@@ -36,11 +36,10 @@ class FreezeEncoderDecoder(BaseFinetuning):
     adapter still outputs exactly zero at step 0 (as LoRA's ``B = 0`` and VeRA's ``b = 0`` do) and ``M``
     gets a gradient through the frozen random decoder. The draws use the seeded global generator.
 
-    **Unfreezing** (``unfreeze_at_step`` or ``unfreeze_at_epoch``) makes the pairs trainable and adds them to
-    the optimizer as a new parameter group named ``encoder_decoder`` (so LearningRateMonitor logs it as
-    ``lr-AdamW/encoder_decoder``), at ``lr_factor`` times the first group's peak learning rate, and extends
-    every learning-rate scheduler of that optimizer to the new group, so it follows the same schedule from
-    where it stands (a ``LambdaLR`` would otherwise leave the new group at a constant rate). The step of the
+    **Unfreezing** (``unfreeze_at_step`` or ``unfreeze_at_epoch``) makes the pairs trainable and has the module
+    add them to its optimizer (:meth:`denselora.training.FineTuner.add_param_group`) as a new parameter group
+    named ``encoder_decoder`` (so LearningRateMonitor logs it as ``lr-AdamW/encoder_decoder``), at ``lr_factor``
+    times the first group's peak learning rate, on the same schedule from where it stands. The step of the
     unfreeze is part of the checkpoint: resuming from a later checkpoint rebuilds the group before Lightning
     loads the optimizer and scheduler states into it.
 
@@ -91,7 +90,14 @@ class FreezeEncoderDecoder(BaseFinetuning):
                 "whose gradients it averages when it wraps the model. Freeze for the whole run (no "
                 "unfreeze_at_step/unfreeze_at_epoch) or train on one device."
             )
-        _build_model(trainer, pl_module)
+        if self.unfreezes and not callable(getattr(pl_module, "add_param_group", None)):
+            raise ConfigError(
+                f"FreezeEncoderDecoder unfreezes through the LightningModule's add_param_group(params, lr_scale, "
+                f"name), which {type(pl_module).__name__} does not have; use denselora.training.FineTuner"
+            )
+        ensure_model = getattr(pl_module, "ensure_model", None)
+        if ensure_model is not None:
+            ensure_model()  # the frozen pairs must exist before configure_optimizers
         super().setup(trainer, pl_module, stage)  # calls freeze_before_training
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
@@ -126,23 +132,12 @@ class FreezeEncoderDecoder(BaseFinetuning):
     # ---------------------------------------------------------------------------------------------- work
     def _unfreeze(self, trainer: L.Trainer, pl_module: L.LightningModule, step: int) -> None:
         shared = _shared_pairs(pl_module)
-        optimizer = trainer.optimizers[0]
         self.make_trainable(shared)
         # Identity, not value, decides what the optimizer already holds (a zero decoder equals a zero M).
-        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        held = {id(p) for group in trainer.optimizers[0].param_groups for p in group["params"]}
         params = [p for p in self.filter_params(shared, requires_grad=True) if id(p) not in held]
         if params:
-            first = optimizer.param_groups[0]
-            peak = first.get("initial_lr", first["lr"])
-            base_lr = self.lr_factor * peak
-            lr = base_lr * (first["lr"] / peak) if peak else base_lr  # where the schedule stands now
-            optimizer.add_param_group({"params": params, "lr": lr, "initial_lr": base_lr, "name": PARAM_GROUP_NAME})
-            for config in trainer.lr_scheduler_configs:
-                scheduler = config.scheduler
-                if getattr(scheduler, "optimizer", None) is optimizer:
-                    scheduler.base_lrs.append(base_lr)
-                    if hasattr(scheduler, "lr_lambdas"):  # LambdaLR, MultiplicativeLR: one function per group
-                        scheduler.lr_lambdas.append(scheduler.lr_lambdas[0])
+            pl_module.add_param_group(params, lr_scale=self.lr_factor, name=PARAM_GROUP_NAME)
         self.unfrozen_at_step = step
         rank_zero_info(f"FreezeEncoderDecoder: encoder/decoder pairs train from optimizer step {step + 1} on")
 
@@ -161,18 +156,6 @@ def _shared_pairs(pl_module: L.LightningModule) -> SharedEncoderDecoders:
             f"FreezeEncoderDecoder freezes DenseLoRA's shared encoder/decoder pairs, and this run's model has "
             f"none (method {method!r}); use it with denselora.methods.DenseLoRA"
         ) from None
-
-
-def _build_model(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-    """Run ``configure_model`` now, as ``Trainer`` would (same contexts), if the model is not built yet."""
-    if getattr(pl_module, "model", None) is not None:
-        return
-    with (
-        trainer.strategy.tensor_init_context(),
-        trainer.strategy.model_sharded_context(),
-        trainer.precision_plugin.module_init_context(),
-    ):
-        pl_module.configure_model()
 
 
 def _draw_frozen_pairs(model: nn.Module) -> None:

@@ -171,6 +171,25 @@ class FineTuner(L.LightningModule):
             torch.manual_seed(seed)
             self._build_model()
 
+    def ensure_model(self) -> nn.Module:
+        """The adapted model, built now if Lightning has not built it yet, as its own ``configure_model`` call would
+        (in the strategy's and the precision's contexts).
+
+        Lightning calls ``configure_model`` after the callbacks' ``setup`` and just before ``configure_optimizers``,
+        with no callback hook in between: a callback that changes what trains before the optimizer is built
+        (:class:`~denselora.callbacks.FreezeEncoderDecoder`) asks for the model in its ``setup``. ``configure_model``
+        is idempotent, so Lightning's own call then finds the model built.
+        """
+        if self.model is None:
+            strategy = self.trainer.strategy
+            with (
+                strategy.tensor_init_context(),
+                strategy.model_sharded_context(),
+                self.trainer.precision_plugin.module_init_context(),
+            ):
+                self.configure_model()
+        return self.model
+
     def _build_model(self) -> None:
         base = self.build_base_model()
         if self.gradient_checkpointing:
@@ -285,10 +304,33 @@ class FineTuner(L.LightningModule):
         if not params:
             raise ConfigError("the adapter left no trainable parameter; check its settings")
         optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=self.weight_decay)
-        scheduler = LambdaLR(optimizer, self._lr_factor)
+        scheduler = LambdaLR(optimizer, self.lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def _lr_factor(self, step: int) -> float:
+    def add_param_group(self, params: list[nn.Parameter], lr_scale: float, name: str) -> None:
+        """Train ``params`` from now on, as a new optimizer group on the schedule of the first.
+
+        For callbacks that unfreeze parameters during a run (:class:`~denselora.callbacks.FreezeEncoderDecoder`).
+        The group's peak learning rate is ``lr_scale`` times the first group's, and its rate starts where the
+        schedule stands; checkpoints hold the group and its schedule, and LearningRateMonitor logs it by ``name``.
+
+        Args:
+            params: parameters that the optimizer does not hold yet.
+            lr_scale: the group's learning rate relative to the first group's.
+            name: the group's name (``lr-AdamW/<name>`` in the logs).
+        """
+        optimizer = self.optimizers(use_pl_optimizer=False)
+        scheduler = self.lr_schedulers()
+        first = optimizer.param_groups[0]
+        peak = first["initial_lr"]
+        base_lr = lr_scale * peak
+        lr = base_lr * (first["lr"] / peak)  # where the schedule stands now
+        optimizer.add_param_group({"params": params, "lr": lr, "initial_lr": base_lr, "name": name})
+        # A LambdaLR holds one peak and one factor function per group; without them the group's rate stays constant.
+        scheduler.base_lrs.append(base_lr)
+        scheduler.lr_lambdas.append(self.lr_factor)
+
+    def lr_factor(self, step: int) -> float:
         """Linear warmup to the peak, then linear decay to zero at the last step (the authors' schedule).
 
         The length of the run is asked for only once warmup is over: ``trainer.estimated_stepping_batches``

@@ -170,3 +170,9 @@ def test_unfreezing_under_several_processes_is_refused():
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError):
         FreezeEncoderDecoder(**kwargs)
+
+
+def test_unfreezing_needs_a_module_that_adds_param_groups():
+    trainer = SimpleNamespace(world_size=1)
+    with pytest.raises(ConfigError, match="add_param_group"):
+        FreezeEncoderDecoder(unfreeze_at_epoch=1).setup(trainer, torch.nn.Module(), "fit")
