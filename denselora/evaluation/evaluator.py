@@ -27,7 +27,7 @@ Outputs under ``output_dir``: ``predictions/<dataset>.jsonl`` (one line per item
 ``index, instruction, completion, prediction, gold, correct``), ``results.json`` and ``results.md`` (the
 table that is also printed). While a run is in progress, every scored batch is appended to
 ``predictions/<dataset>.rank<r>.partial.jsonl``, so a crash loses nothing already scored; on one process the
-final file is written as soon as a dataset is done.
+final file is written as soon as a dataset is done (see :mod:`denselora.jsonl`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from transformers import PreTrainedTokenizerBase
 from denselora.data.eval_sets import EVAL_SETTING, EvalSet, eval_dataloader
 from denselora.evaluation.generation import generate_completions
 from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult
+from denselora.jsonl import append_rows, partial_path, write_rows
 from denselora.path_names import checked_name
 from denselora.tasks import score
 
@@ -59,13 +60,6 @@ def _default_rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]], mode: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open(mode, encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _file_name(name: str) -> str:
@@ -130,7 +124,7 @@ class Evaluator:
 
     def _partial_path(self, name: str) -> Path:
         assert self.output_dir is not None
-        return self.output_dir / "predictions" / f"{_file_name(name)}.rank{self.rank}.partial.jsonl"
+        return partial_path(self.output_dir / "predictions", _file_name(name), self.rank)
 
     def max_new_tokens_for(self, eval_set: EvalSet) -> int:
         return self.max_new_tokens or eval_set.task.max_new_tokens
@@ -169,14 +163,14 @@ class Evaluator:
         self._items[dataset_idx].extend(items)
 
         if self.output_dir is not None:
-            _write_jsonl(self._partial_path(eval_set.name), [item.to_dict() for item in items], "a")
+            append_rows(self._partial_path(eval_set.name), [item.to_dict() for item in items])
             if self.world_size == 1 and len(self._items[dataset_idx]) == self._expected[dataset_idx]:
                 self._write_final(eval_set, [item.to_dict() for item in self._items[dataset_idx]])
         return items
 
     def _write_final(self, eval_set: EvalSet, rows: list[dict[str, Any]]) -> None:
         rows = sorted(rows, key=lambda row: row["index"])
-        _write_jsonl(self.predictions_path(eval_set.name), rows, "w")
+        write_rows(self.predictions_path(eval_set.name), rows)
         if self.world_size == 1:
             self._partial_path(eval_set.name).unlink(missing_ok=True)
 

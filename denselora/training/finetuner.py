@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import random
 import time
@@ -22,6 +21,7 @@ from torchmetrics.aggregation import MeanMetric
 from denselora.adapter.config import DTYPES
 from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
+from denselora.jsonl import append_rows, partial_path, write_rows
 from denselora.methods.base import AdapterMethod
 from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
 from denselora.training.loss import causal_lm_loss
@@ -483,7 +483,7 @@ class FineTuner(L.LightningModule):
         self._predictions = []
         name = checked_name(self.trainer.datamodule.predict_set.name, PREDICT_SETTING, PREDICT_ALLOWED)
         directory = predictions_dir(self.run_dir, self.trainer.ckpt_path)  # run_dir: a collective, every rank asks
-        stem = _claim_predictions_stem(directory, name, self._rank_suffix()) if self.trainer.is_global_zero else None
+        stem = _claim_predictions_stem(directory, name, self.global_rank) if self.trainer.is_global_zero else None
         self._predictions_dir = directory
         self.predictions_stem = self.trainer.strategy.broadcast(stem, src=0)
         self.predictions_file = self._predictions_path(partial=False)
@@ -520,16 +520,14 @@ class FineTuner(L.LightningModule):
             for index, completion in zip(batch["index"].tolist(), completions, strict=True)
         ]
         self._predictions.extend(rows)
-        _append_jsonl(self._predictions_path(partial=True), rows)
+        append_rows(self._predictions_path(partial=True), rows)
         return rows
 
     def on_predict_epoch_end(self) -> None:
-        partial = self._predictions_path(partial=True)
         final = self._predictions_path(partial=False)
         rows = sorted(self._predictions, key=lambda row: row["index"])
-        _append_jsonl(final.with_name(final.name + ".tmp"), rows, mode="w")
-        final.with_name(final.name + ".tmp").replace(final)
-        partial.unlink(missing_ok=True)
+        write_rows(final, rows)
+        self._predictions_path(partial=True).unlink(missing_ok=True)
         predict_set = self.trainer.datamodule.predict_set
         note = "" if self.predictions_stem == predict_set.name else f" ({predict_set.name}.jsonl holds earlier ones)"
         rank_zero_info(f"{len(rows)} predictions of {predict_set.path} written to {final}{note}")
@@ -538,8 +536,9 @@ class FineTuner(L.LightningModule):
         return f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
 
     def _predictions_path(self, partial: bool) -> Path:
-        name = f"{self.predictions_stem}{self._rank_suffix()}.jsonl"
-        return self._predictions_dir / (name + ".partial" if partial else name)
+        if partial:
+            return partial_path(self._predictions_dir, self.predictions_stem, self.global_rank)
+        return self._predictions_dir / f"{self.predictions_stem}{self._rank_suffix()}.jsonl"
 
 
 def predictions_dir(run_dir: Path | None, ckpt_path: str | os.PathLike | None) -> Path:
@@ -560,7 +559,7 @@ def predictions_dir(run_dir: Path | None, ckpt_path: str | os.PathLike | None) -
     return Path(run_dir) / "predictions"
 
 
-def _claim_predictions_stem(directory: Path, name: str, rank_suffix: str) -> str:
+def _claim_predictions_stem(directory: Path, name: str, rank: int) -> str:
     """The first of ``name``, ``name-1``, ``name-2``, ... that no earlier or running ``predict`` has written.
 
     Creating this rank's partial file exclusively is the claim, so two commands started together never
@@ -572,11 +571,12 @@ def _claim_predictions_stem(directory: Path, name: str, rank_suffix: str) -> str
         stem = name if number == 0 else f"{name}-{number}"
         number += 1
         pattern = glob.escape(stem)
-        # Finished files, partial and temporary ones, one or several ranks' (.rank<r>.jsonl).
+        # Finished and temporary files, one or several ranks' (.rank<r>.jsonl), and partial ones
+        # (.rank<r>.partial.jsonl).
         if any(directory.glob(f"{pattern}.jsonl*")) or any(directory.glob(f"{pattern}.rank*.jsonl*")):
             continue
         try:
-            (directory / f"{stem}{rank_suffix}.jsonl.partial").open("x").close()
+            partial_path(directory, stem, rank).open("x").close()
         except FileExistsError:  # another predict claimed it between the listing and now
             continue
         return stem
@@ -600,13 +600,6 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
         return None
     best = callback.best_model_path
     return best if best and Path(best).is_file() else None
-
-
-def _append_jsonl(path: Path, rows: list[dict], mode: str = "a") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open(mode, encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _rng_state() -> dict[str, Any]:

@@ -59,7 +59,7 @@ def test_the_readme_command_writes_beside_the_checkpoints_run(work, caplog, caps
     assert all(set(row) == {"index", "instruction", "input", "completion", "response"} for row in rows)
     assert "predict_file: " in (run_dir / "predictions" / "questions.config.yaml").read_text()
     assert run_dirs(root) == [run_dir]  # no new version_N left behind, holding only setup records
-    assert not list((run_dir / "predictions").glob("*.partial"))
+    assert not list((run_dir / "predictions").glob("*.partial.jsonl"))
     assert (
         f"2 predictions of {Path.cwd() / 'questions.json'} written to {run_dir / 'predictions' / 'questions.jsonl'}"
         in (caplog.text)
