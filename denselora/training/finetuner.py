@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import glob
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
@@ -19,11 +17,12 @@ from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.aggregation import MeanMetric
 
 from denselora.adapter.config import DTYPES
-from denselora.distributed import copy_full_into, full_tensor, is_sharded, reshard, shard_model
-from denselora.errors import CheckpointMismatchError, ConfigError, TrainingDivergedError
+from denselora.distributed import full_tensor, is_sharded, reshard, shard_model
+from denselora.errors import ConfigError, TrainingDivergedError
 from denselora.jsonl import append_rows, partial_path, write_rows
 from denselora.methods.base import AdapterMethod
 from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
+from denselora.training import checkpoint_record
 from denselora.training.loss import causal_lm_loss
 from denselora.training.parameter_record import write_parameter_record
 
@@ -347,7 +346,7 @@ class FineTuner(L.LightningModule):
         if best is not None:
             # The run's result is its best validated adapter, as the authors keep it.
             state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            self._load_adapter_tensors(state)
+            checkpoint_record.load_adapter_tensors(state, self.adapter, self.model)
         run_dir = self.run_dir  # collectives: every rank asks, and gathers a sharded adapter
         state = self.adapter_state() if is_sharded(self.model) else None
         if self.trainer.is_global_zero and run_dir is not None:
@@ -372,39 +371,13 @@ class FineTuner(L.LightningModule):
         return {k: full_tensor(v) for k, v in self.adapter.adapter_tensors(self.model).items()}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["state_dict"] = {f"model.{k}": v for k, v in self.adapter_state().items()}
-        checkpoint["adapter"] = self.adapter.metadata(self.model)
-        checkpoint["rng"] = _rng_state()
+        checkpoint_record.write(checkpoint, self.adapter, self.model, self.adapter_state())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        saved = checkpoint.get("adapter")
-        if saved is None:
-            raise CheckpointMismatchError(
-                "the checkpoint holds no denselora adapter record: it was not written by this trainer"
-            )
-        expected = self.adapter.metadata(self.model)
         # Testing or predicting only needs tensors that mean the same; a resumed fit also needs the same recipe.
         resuming = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
-        difference = _describe_metadata_difference(saved, expected, self.adapter.training_fields, resuming)
-        if difference is not None:
-            raise CheckpointMismatchError(difference)
-        self._check_adapter_keys(checkpoint["state_dict"])
-        if "rng" in checkpoint:
-            _set_rng_state(checkpoint["rng"])
-
-    def _check_adapter_keys(self, state: dict[str, Tensor]) -> None:
-        expected = {f"model.{k}" for k in self.adapter.adapter_tensors(self.model)}
-        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-        if missing or unexpected:
-            raise CheckpointMismatchError(
-                f"the checkpoint's adapter tensors do not match the model: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}"
-            )
-
-    def _load_adapter_tensors(self, state: dict[str, Tensor]) -> None:
-        self._check_adapter_keys(state)
-        for key, tensor in self.adapter.adapter_tensors(self.model).items():
-            copy_full_into(tensor, state[f"model.{key}"])
+        checkpoint_record.check(checkpoint, self.adapter, self.model, resuming)
+        checkpoint_record.restore_rng(checkpoint)
 
     # ------------------------------------------------------------------------------------------ evaluation
     def on_test_epoch_start(self) -> None:
@@ -600,79 +573,3 @@ def best_checkpoint(trainer: L.Trainer) -> str | None:
         return None
     best = callback.best_model_path
     return best if best and Path(best).is_file() else None
-
-
-def _rng_state() -> dict[str, Any]:
-    # Only tensors and plain Python values, so the checkpoint loads with torch.load(weights_only=True).
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _describe_metadata_difference(
-    saved: dict, expected: dict, training_fields: frozenset[str], resuming: bool
-) -> str | None:
-    """What keeps a checkpoint's adapter from this model, one line per setting (checkpoint vs model), or
-    ``None`` when it fits.
-
-    Args:
-        saved: the checkpoint's adapter record (:meth:`AdapterMethod.metadata` when it was written).
-        expected: the record of the model now.
-        training_fields: config fields that do not change what the tensors mean
-            (:attr:`AdapterMethod.training_fields`).
-        resuming: a fit goes on from the checkpoint, so the training fields must match too.
-    """
-    lines = []
-    if saved.get("method") != expected.get("method"):
-        lines.append(f"method: checkpoint {saved.get('method')!r}, model {expected.get('method')!r}")
-    training = []
-    a, b = saved.get("config"), expected.get("config")
-    if isinstance(a, dict) and isinstance(b, dict):
-        same_layers = all(saved.get(key) == expected.get(key) for key in ("layers", "tensors"))
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) == b.get(key):
-                continue
-            if key in ("target_modules", "missing_targets") and same_layers:
-                continue  # spelled another way, but selecting the same layers: the tensors mean the same
-            line = f"{key}: checkpoint {a.get(key)!r}, model {b.get(key)!r}"
-            if key not in training_fields:
-                lines.append(line)
-            elif resuming:
-                training.append(line)
-    elif a is not None and a != b:  # checkpoints of the PEFT methods written before they recorded one have none
-        lines.append("config differs")
-    for key in ("layers", "tensors"):
-        a, b = saved.get(key), expected.get(key)
-        if a == b:
-            continue
-        if isinstance(a, dict) and isinstance(b, dict):
-            diff = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-            shown = "; ".join(f"{k}: checkpoint {a.get(k)!r}, model {b.get(k)!r}" for k in diff[:4])
-            lines.append(f"{key}: {len(diff)} difference(s): {shown}")
-        else:
-            lines.append(f"{key} differs")
-    if not lines and not training:
-        return None
-    message = ["the checkpoint's adapter does not fit this model:", *(f"  - {line}" for line in lines)]
-    if training:
-        message += [f"  - {line}" for line in training]
-        message.append(
-            "  a resumed fit keeps the training settings of its checkpoint; test and predict accept a checkpoint "
-            "that differs in them only"
-        )
-    return "\n".join(message)

@@ -125,7 +125,7 @@ def test_same_seed_same_adapter(tmp_path):
 
 def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropout():
     from denselora.methods import LoRA
-    from denselora.training.finetuner import _describe_metadata_difference
+    from denselora.training.checkpoint_record import describe_metadata_difference
     from tests.conftest import build_tiny_llama
 
     trained = LoRA(r=4, alpha=8.0, dropout=0.05, target_modules=["q_proj", "v_proj"])
@@ -133,7 +133,7 @@ def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropou
     saved = trained.metadata(model)
 
     def difference(adapter, resuming=False):
-        return _describe_metadata_difference(saved, adapter.metadata(model), adapter.training_fields, resuming)
+        return describe_metadata_difference(saved, adapter.metadata(model), adapter.training_fields, resuming)
 
     assert difference(LoRA(r=4, alpha=8.0, dropout=0.0, target_modules=["q_proj", "v_proj"])) is None
     assert "dropout: checkpoint 0.05, model 0.0" in difference(
@@ -144,13 +144,13 @@ def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropou
         LoRA(r=4, alpha=16.0, dropout=0.05, target_modules=["q_proj", "v_proj"])
     )
     older = {key: value for key, value in saved.items() if key != "config"}
-    assert _describe_metadata_difference(older, saved, LoRA.training_fields, resuming=False) is None
+    assert describe_metadata_difference(older, saved, LoRA.training_fields, resuming=False) is None
 
 
 def test_a_checkpoint_from_before_missing_targets_resumes():
     from denselora import DenseLoRAConfig, apply_denselora
     from denselora.methods import DenseLoRA
-    from denselora.training.finetuner import _describe_metadata_difference
+    from denselora.training.checkpoint_record import describe_metadata_difference
     from tests.conftest import build_tiny_llama
 
     adapter = DenseLoRA(r=4)
@@ -158,6 +158,6 @@ def test_a_checkpoint_from_before_missing_targets_resumes():
     now = adapter.metadata(model)
     # Checkpoints written before the field existed record no missing_targets; it selects the same layers.
     older = {**now, "config": {k: v for k, v in now["config"].items() if k != "missing_targets"}}
-    assert _describe_metadata_difference(older, now, adapter.training_fields, resuming=True) is None
+    assert describe_metadata_difference(older, now, adapter.training_fields, resuming=True) is None
     elsewhere = {**older, "layers": {}}
-    assert "missing_targets" in _describe_metadata_difference(elsewhere, now, adapter.training_fields, resuming=False)
+    assert "missing_targets" in describe_metadata_difference(elsewhere, now, adapter.training_fields, resuming=False)
