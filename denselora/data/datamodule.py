@@ -28,6 +28,7 @@ from denselora.data.eval_sets import (
     test_file_path,
 )
 from denselora.data.prompts import TEMPLATES
+from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData
 from denselora.data.records import load_hub_dataset, load_json_dataset
 from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
 from denselora.data.samplers import LengthGroupedSampler, ShardedTrainingSampler
@@ -54,7 +55,7 @@ def _record_keys(records: datasets.Dataset) -> list[tuple[str, str, str]]:
     return list(zip(records["instruction"], [value or "" for value in inputs], records["output"], strict=True))
 
 
-class LLMAdaptersDataModule(L.LightningDataModule):
+class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, EvaluationData, PredictionData):
     """Training and evaluation data in the LLM-Adapters layout.
 
     Training (``fit``): the records of ``train_file`` (fields ``instruction, input, output``), minus
@@ -68,6 +69,10 @@ class LLMAdaptersDataModule(L.LightningDataModule):
     ``<data_dir>/dataset/<name>/test.json``; left-padded prompt batches ``{"input_ids", "attention_mask",
     "index"}``, longest prompts first, each item on exactly one rank. :attr:`eval_sets` holds the items,
     prompts and tasks for :class:`denselora.evaluation.Evaluator`.
+
+    It offers what the fine-tuner's default hooks read (the protocols of :mod:`denselora.data.protocol`):
+    :attr:`val_prompts` and :attr:`val_generation_dataloader_idx` with ``val_generation_size``,
+    :attr:`eval_sets` for ``test``, :attr:`predict_set` for ``predict``.
 
     Args:
         data_dir: root of an LLM-Adapters-style tree (test sets at ``dataset/<name>/test.json``).
@@ -339,6 +344,11 @@ class LLMAdaptersDataModule(L.LightningDataModule):
             self.val_prompts, self.tokenizer.pad_token_id, self.eval_batch_size, rank, world_size, self.num_workers
         )
         return [loss, prompts]
+
+    @property
+    def val_generation_dataloader_idx(self) -> int | None:
+        """1 when :meth:`val_dataloader` returns prompts to answer after the loss loader, else ``None``."""
+        return 1 if self.val_dataset is not None and self.val_prompts is not None else None
 
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer

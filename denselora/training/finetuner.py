@@ -17,6 +17,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.aggregation import MeanMetric
 
 from denselora.adapter.config import DTYPES
+from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData, required
 from denselora.distributed import full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import ConfigError, TrainingDivergedError
 from denselora.jsonl import append_rows, partial_path, write_rows
@@ -45,6 +46,10 @@ class FineTuner(L.LightningModule):
     - :meth:`start_evaluation`, :meth:`evaluate_batch` and :meth:`summarise_evaluation`: what ``test`` does
       (default: generate, score with the task registry, write the results; see :mod:`denselora.evaluation`);
       :meth:`log_test_metrics` logs a summary once rather than once per test set.
+
+    The default validation, test and predict read from the data module what :mod:`denselora.data.protocol`
+    declares (``val_prompts``, ``eval_sets``, ``predict_set``); a data module needs only what the hooks a
+    subclass keeps read.
 
     Args:
         adapter: the method (``class_path`` in YAML): ``denselora.methods.DenseLoRA`` or a PEFT baseline
@@ -257,7 +262,10 @@ class FineTuner(L.LightningModule):
             self.log("train/grad_norm", norm)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> Tensor | None:
-        if dataloader_idx == 1:  # prompts to answer (the data module's val_generation_size)
+        """The validation loss of a batch; on the loader that the data module names for it
+        (:class:`~denselora.data.protocol.ValidationGenerationData`), greedy answers scored into ``val/accuracy``."""
+        datamodule = self.trainer.datamodule
+        if dataloader_idx == getattr(datamodule, "val_generation_dataloader_idx", None):
             self._validate_generation(batch)
             return None
         loss = self.compute_loss(batch)
@@ -275,7 +283,9 @@ class FineTuner(L.LightningModule):
         from denselora.evaluation import generate_completions
         from denselora.tasks import score
 
-        prompts = self.trainer.datamodule.val_prompts
+        prompts = required(
+            self.trainer.datamodule, "val_prompts", ValidationGenerationData, "FineTuner.validation_step"
+        )
         indices = batch["index"].tolist()
         completions = generate_completions(
             self.model,
@@ -401,10 +411,12 @@ class FineTuner(L.LightningModule):
     def make_evaluator(self):
         from denselora.evaluation import Evaluator
 
-        datamodule = self.trainer.datamodule
+        eval_sets = required(
+            self.trainer.datamodule, "eval_sets", EvaluationData, "FineTuner.evaluate_batch and summarise_evaluation"
+        )
         output_dir = None if self.run_dir is None else self.run_dir / "evaluation"
         return Evaluator(
-            datamodule.eval_sets,
+            eval_sets,
             self.tokenizer,
             output_dir=output_dir,
             num_beams=self.num_beams,
@@ -471,7 +483,7 @@ class FineTuner(L.LightningModule):
         from denselora.evaluation import generate_completions
         from denselora.tasks import extract_response
 
-        predict_set = self.trainer.datamodule.predict_set
+        predict_set = required(self.trainer.datamodule, "predict_set", PredictionData, "FineTuner.predict_step")
         completions = generate_completions(
             self.model,
             self.tokenizer,

@@ -1,9 +1,11 @@
 """A new task by subclassing: the documented hooks are all a subclass needs to override."""
 
 import lightning as L
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from denselora.errors import ConfigError
 from denselora.methods import DenseLoRA
 from denselora.training import FineTuner
 from tests.training.cli_runs import TINY_MODEL
@@ -30,14 +32,15 @@ class AnswerTask(L.LightningDataModule):
 
 
 class AnswerFineTuner(FineTuner):
-    """Overrides the objective and the evaluation, nothing else."""
+    """Overrides the objective and the evaluation (the hooks the README names), nothing else."""
 
     def compute_loss(self, batch):
         self.calls.add("compute_loss")
         logits = self.model(input_ids=batch["input_ids"]).logits[:, :-1]
         return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"][:, 1:].flatten())
 
-    def on_test_epoch_start(self):
+    def start_evaluation(self):
+        self.calls.add("start_evaluation")
         self.correct, self.total = 0, 0
 
     def evaluate_batch(self, batch, dataloader_idx):
@@ -66,6 +69,13 @@ def test_a_subclass_trains_and_evaluates_a_new_task(tmp_path):
     )
     trainer.fit(module, datamodule=AnswerTask())
     (metrics,) = trainer.test(module, datamodule=AnswerTask())
-    assert module.calls == {"compute_loss", "evaluate_batch", "summarise_evaluation"}
+    assert module.calls == {"compute_loss", "start_evaluation", "evaluate_batch", "summarise_evaluation"}
     assert metrics["test/answer_accuracy"] > 0.9  # a random base says 7 about 1 time in 550
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_the_default_evaluation_names_what_the_data_module_lacks(tmp_path):
+    module = FineTuner(DenseLoRA(r=4), model_config=TINY_MODEL)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'eval_sets'.*denselora\.data\.protocol\.EvaluationData.*AnswerTask"):
+        trainer.test(module, datamodule=AnswerTask())
