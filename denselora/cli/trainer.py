@@ -24,7 +24,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from denselora.callbacks import LatestCheckpoint, ResumeCheck
+from denselora.callbacks import LatestCheckpoint, PredictionWriter, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.run_directory import claim_version, release_if_unused
@@ -203,12 +203,18 @@ class DenseLoRACLI(LightningCLI):
         predict_path = getattr(self.datamodule, "predict_path", None)
         if callable(predict_path):
             predict_path()  # a missing file is reported now, before the base model loads
+        if self._prediction_writer() is None:  # the module returns the rows; the writer puts them in files
+            self.trainer.callbacks.append(PredictionWriter())
+
+    def _prediction_writer(self) -> PredictionWriter | None:
+        return next((c for c in self.trainer.callbacks if isinstance(c, PredictionWriter)), None)
 
     def after_predict(self) -> None:
         """When the predictions went to the checkpoint's run, keep this command's config beside them
         (``<name>.config.yaml``) and remove the new run directory, which then holds nothing else; otherwise end
         with the outputs block, as the other commands do."""
-        written = getattr(self.model, "predictions_file", None)
+        writer = self._prediction_writer()
+        written = writer.predictions_file if writer is not None else None
         elsewhere = [
             run_dir
             for run_dir in CLAIMED_RUN_DIRECTORIES
@@ -222,7 +228,7 @@ class DenseLoRACLI(LightningCLI):
         for run_dir in elsewhere:
             config = run_dir / "config.yaml"
             if config.is_file():
-                record = Path(written).parent / f"{self.model.predictions_stem}.config.yaml"
+                record = Path(written).parent / f"{writer.predictions_stem}.config.yaml"
                 shutil.copyfile(config, record)
                 _print_on_rank_zero(f"the config of these predictions: {record}")
             release_if_unused(run_dir)

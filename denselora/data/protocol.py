@@ -71,15 +71,15 @@ class PredictionData(Protocol):
     predict_set: PredictSet | None
 
 
-def required(datamodule: object | None, name: str, protocol: type, instead: str) -> Any:
+def required(datamodule: object | None, name: str, protocol: type, reader: str, instead: str) -> Any:
     """``datamodule.<name>``, which a default hook reads, or an error that says what to do.
 
     Args:
         datamodule: the trainer's data module (``None`` when the trainer was given data loaders).
         name: the attribute, one of ``protocol``'s.
         protocol: the protocol of this module that declares it.
-        instead: the hook(s) that read it, to override instead of giving the attribute, e.g.
-            ``"FineTuner.predict_step"``.
+        reader: what reads it, for the message, e.g. ``"FineTuner's default predict_step"``.
+        instead: the other way out, for the message, e.g. ``"override predict_step in a subclass"``.
 
     Returns:
         The attribute's value.
@@ -95,6 +95,6 @@ def required(datamodule: object | None, name: str, protocol: type, instead: str)
     else:
         which = f"{type(datamodule).__name__} has none (or it is None)"
     raise ConfigError(
-        f"the default {instead} needs the data module's {name!r} ({protocol.__module__}.{protocol.__qualname__}), "
-        f"but {which}; give the data module that attribute, or override {instead} in a subclass"
+        f"{reader} needs the data module's {name!r} ({protocol.__module__}.{protocol.__qualname__}), but {which}; "
+        f"give the data module that attribute, or {instead}"
     )

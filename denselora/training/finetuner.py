@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from pathlib import Path
@@ -20,14 +19,13 @@ from denselora.adapter.config import DTYPES
 from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData, required
 from denselora.distributed import full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import ConfigError, TrainingDivergedError
-from denselora.jsonl import append_rows, partial_path, write_rows
 from denselora.methods.base import AdapterMethod
 from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
 from denselora.training import checkpoint_record
 from denselora.training.loss import causal_lm_loss
 from denselora.training.parameter_record import write_parameter_record
 
-__all__ = ["FineTuner", "best_checkpoint", "predictions_dir", "warmup_then_linear_decay"]
+__all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
 
 ADAPTER_EXPORT_DIR = "adapter"
 #: Generation budget of ``predict`` when ``max_new_tokens`` is not set (the math sets' budget).
@@ -49,7 +47,8 @@ class FineTuner(L.LightningModule):
 
     The default validation, test and predict read from the data module what :mod:`denselora.data.protocol`
     declares (``val_prompts``, ``eval_sets``, ``predict_set``); a data module needs only what the hooks a
-    subclass keeps read.
+    subclass keeps read. ``predict_step`` returns each batch's rows; :class:`~denselora.callbacks.PredictionWriter`
+    writes them to files.
 
     Args:
         adapter: the method (``class_path`` in YAML): ``denselora.methods.DenseLoRA`` or a PEFT baseline
@@ -132,9 +131,6 @@ class FineTuner(L.LightningModule):
         self._evaluator = None
         self._results_table: str | None = None
         self.evaluation_result = None
-        #: Where the last ``predict`` wrote (this rank's file), and the file name it chose, less ``.jsonl``.
-        self.predictions_file: Path | None = None
-        self.predictions_stem: str | None = None
         self.val_accuracy = MeanMetric()
         # Checkpoints hold the adapter only; the base comes from `pretrained`/`model_config` on every load.
         self.strict_loading = False
@@ -284,7 +280,11 @@ class FineTuner(L.LightningModule):
         from denselora.tasks import score
 
         prompts = required(
-            self.trainer.datamodule, "val_prompts", ValidationGenerationData, "FineTuner.validation_step"
+            self.trainer.datamodule,
+            "val_prompts",
+            ValidationGenerationData,
+            "FineTuner's default validation_step, on the loader at val_generation_dataloader_idx,",
+            "make val_generation_dataloader_idx None (every validation loader is then scored by its loss)",
         )
         indices = batch["index"].tolist()
         completions = generate_completions(
@@ -412,7 +412,11 @@ class FineTuner(L.LightningModule):
         from denselora.evaluation import Evaluator
 
         eval_sets = required(
-            self.trainer.datamodule, "eval_sets", EvaluationData, "FineTuner.evaluate_batch and summarise_evaluation"
+            self.trainer.datamodule,
+            "eval_sets",
+            EvaluationData,
+            "FineTuner's default evaluation",
+            "override evaluate_batch and summarise_evaluation in a subclass",
         )
         output_dir = None if self.run_dir is None else self.run_dir / "evaluation"
         return Evaluator(
@@ -461,29 +465,24 @@ class FineTuner(L.LightningModule):
             print(table, flush=True)
 
     # ------------------------------------------------------------------------------------------ prediction
-    def on_predict_epoch_start(self) -> None:
-        from denselora.data.eval_sets import PREDICT_ALLOWED, PREDICT_SETTING
-        from denselora.path_names import checked_name
-
-        self._predictions = []
-        name = checked_name(self.trainer.datamodule.predict_set.name, PREDICT_SETTING, PREDICT_ALLOWED)
-        directory = predictions_dir(self.run_dir, self.trainer.ckpt_path)  # run_dir: a collective, every rank asks
-        stem = _claim_predictions_stem(directory, name, self.global_rank) if self.trainer.is_global_zero else None
-        self._predictions_dir = directory
-        self.predictions_stem = self.trainer.strategy.broadcast(stem, src=0)
-        self.predictions_file = self._predictions_path(partial=False)
-
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
-        """Answer a batch of prompts; the rows are appended to the predictions file as they come.
+        """Answer a batch of the data module's ``predict_set``.
 
-        The file is ``<run>/predictions/<file>.jsonl``, where ``<run>`` is the checkpoint's run when
-        ``ckpt_path`` lies in one (see :func:`predictions_dir`); an existing file is never overwritten: the
-        next free ``<file>-1.jsonl``, ``<file>-2.jsonl``, ... is used instead.
+        Returns:
+            One row per record: ``{"index", "instruction", "input", "completion", "response"}``, ``index`` being
+            the record's position in the predict file. :class:`~denselora.callbacks.PredictionWriter` writes
+            them to ``<run>/predictions/<file>.jsonl``.
         """
         from denselora.evaluation import generate_completions
         from denselora.tasks import extract_response
 
-        predict_set = required(self.trainer.datamodule, "predict_set", PredictionData, "FineTuner.predict_step")
+        predict_set = required(
+            self.trainer.datamodule,
+            "predict_set",
+            PredictionData,
+            "FineTuner's default predict_step",
+            "override predict_step in a subclass",
+        )
         completions = generate_completions(
             self.model,
             self.tokenizer,
@@ -504,67 +503,7 @@ class FineTuner(L.LightningModule):
             }
             for index, completion in zip(batch["index"].tolist(), completions, strict=True)
         ]
-        self._predictions.extend(rows)
-        append_rows(self._predictions_path(partial=True), rows)
         return rows
-
-    def on_predict_epoch_end(self) -> None:
-        final = self._predictions_path(partial=False)
-        rows = sorted(self._predictions, key=lambda row: row["index"])
-        write_rows(final, rows)
-        self._predictions_path(partial=True).unlink(missing_ok=True)
-        predict_set = self.trainer.datamodule.predict_set
-        note = "" if self.predictions_stem == predict_set.name else f" ({predict_set.name}.jsonl holds earlier ones)"
-        rank_zero_info(f"{len(rows)} predictions of {predict_set.path} written to {final}{note}")
-
-    def _rank_suffix(self) -> str:
-        return f".rank{self.global_rank}" if self.trainer.world_size > 1 else ""
-
-    def _predictions_path(self, partial: bool) -> Path:
-        if partial:
-            return partial_path(self._predictions_dir, self.predictions_stem, self.global_rank)
-        return self._predictions_dir / f"{self.predictions_stem}{self._rank_suffix()}.jsonl"
-
-
-def predictions_dir(run_dir: Path | None, ckpt_path: str | os.PathLike | None) -> Path:
-    """Where ``predict`` writes: beside the checkpoint's run when there is one, else in this command's run.
-
-    A checkpoint at ``<run>/checkpoints/<x>.ckpt`` belongs to ``<run>``, and its predictions are read there,
-    next to its config, adapter and evaluation: ``<run>/predictions``. Any other checkpoint (or none) gives
-    ``<run_dir>/predictions``.
-
-    Args:
-        run_dir: this command's run directory.
-        ckpt_path: the checkpoint ``predict`` loaded, if any.
-    """
-    if ckpt_path is not None and "://" not in str(ckpt_path):
-        checkpoint = Path(ckpt_path).expanduser()
-        if checkpoint.parent.name == "checkpoints" and checkpoint.is_file():
-            return checkpoint.resolve().parent.parent / "predictions"
-    return Path(run_dir) / "predictions"
-
-
-def _claim_predictions_stem(directory: Path, name: str, rank: int) -> str:
-    """The first of ``name``, ``name-1``, ``name-2``, ... that no earlier or running ``predict`` has written.
-
-    Creating this rank's partial file exclusively is the claim, so two commands started together never
-    take the same name.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    number = 0
-    while True:
-        stem = name if number == 0 else f"{name}-{number}"
-        number += 1
-        pattern = glob.escape(stem)
-        # Finished and temporary files, one or several ranks' (.rank<r>.jsonl), and partial ones
-        # (.rank<r>.partial.jsonl).
-        if any(directory.glob(f"{pattern}.jsonl*")) or any(directory.glob(f"{pattern}.rank*.jsonl*")):
-            continue
-        try:
-            partial_path(directory, stem, rank).open("x").close()
-        except FileExistsError:  # another predict claimed it between the listing and now
-            continue
-        return stem
 
 
 def warmup_then_linear_decay(step: int, warmup_steps: int, total_steps: int) -> float:
