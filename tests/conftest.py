@@ -159,7 +159,7 @@ def density_runs(tmp_path_factory):
             "init_args": {"every_n_steps": 3, "layers": [0, -1], "targets": ["q_proj", "down_proj"]},
         }
     )
-    evaluate = ("--model.init_args.test_after_fit", "true", "--data.init_args.test_size", "2")
+    evaluate = ("--test_after_fit", "true", "--data.init_args.test_size", "2")
     common = ("--trainer.callbacks+", monitor, *evaluate)
     run(tiny_run_args(root, *common))
     lora = REPO / "lightning_configs" / "baselines" / "lora.yaml"

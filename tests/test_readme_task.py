@@ -22,7 +22,7 @@ def test_the_readme_task_example_runs_as_written(tmp_path, monkeypatch):
     (tmp_path / "my_task.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))  # what PYTHONPATH=. does in the README's command
     args[args.index("--config") + 1] = str(REPO / args[args.index("--config") + 1])
-    tiny = tiny_run_args(tmp_path, "--model.init_args.test_after_fit", "true")
+    tiny = tiny_run_args(tmp_path, "--test_after_fit", "true")
     main(args + tiny[3:])  # the README's arguments, then the tiny model and data (past its subcommand and config)
     (run_dir,) = run_dirs(tmp_path)
     events = EventAccumulator(str(run_dir)).Reload()

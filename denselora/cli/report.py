@@ -108,7 +108,7 @@ def summarise_run(path: str | Path) -> RunSummary:
         DataError: ``results.json`` is not what the evaluation writes.
     """
     run_dir = require_run_dir(path)
-    results_path = require_file(run_dir, RESULTS_FILE, "`test` (or `fit` with model.test_after_fit: true)")
+    results_path = require_file(run_dir, RESULTS_FILE, "`test` (or `fit` with test_after_fit: true)")
     try:
         results = json.loads(results_path.read_text())
         accuracy = {name: float(entry["accuracy"]) for name, entry in results["datasets"].items()}

@@ -27,6 +27,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from denselora.callbacks import LatestCheckpoint, PredictionWriter, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
+from denselora.cli.moved import moved_advice
 from denselora.cli.run_directory import claim_version, release_if_unused
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, RunDirectoryError, UserError
@@ -102,6 +103,13 @@ class DenseLoRACLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
         parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
+        # Every subcommand accepts it, so that one config serves fit, test and predict; only fit reads it.
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="After fit, run test on the best checkpoint (other subcommands ignore it).",
+        )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         from jsonargparse import ArgumentError
@@ -242,7 +250,7 @@ class DenseLoRACLI(LightningCLI):
             )
 
     def after_fit(self) -> None:
-        if getattr(self.model, "test_after_fit", False):
+        if self._get(self.config, "test_after_fit", default=False):
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best_checkpoint(self.trainer))
         self._print_outputs("fit")
 
@@ -394,8 +402,11 @@ def _quiet_known_messages() -> None:
     warnings.filterwarnings("ignore", message=re.escape("`isinstance(treespec, LeafSpec)` is deprecated"))
 
 
+#: Settings that left the model's arguments, by name: where they are now. jsonargparse refuses an old config's
+#: ``model.init_args.<name>`` with a page on the model's class; this line says what to change.
 def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str) -> str:
-    """jsonargparse's reason, a close option name for an unknown one, and where to find the options."""
+    """jsonargparse's reason, a close option name for an unknown one, where a moved setting went, and where to
+    find the options."""
     action = getattr(parser, "_subcommands_action", None)
     choices = action.choices if action is not None else {}
     given = [str(a) for a in (sys.argv[1:] if args is None else args)]
@@ -411,6 +422,9 @@ def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str
     more = reason.strip().splitlines()[1:]
     if more:
         message += "\n" + "\n".join(more)
+    moved = moved_advice(reason)
+    if moved:
+        message = "\n".join([*moved, message])
     if subcommand:  # an option the short --help does not list may be any of them
         return f"{message}\nrun: {PROG} {subcommand} --help-all, for every option"
     return f"{message}\nrun: {PROG} --help, for the commands"

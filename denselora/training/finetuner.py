@@ -70,7 +70,6 @@ class FineTuner(L.LightningModule):
             through frozen embeddings and shared tensors).
         num_beams: beam width for ``test`` generation (authors: 4; 1 is greedy).
         max_new_tokens: overrides each task's generation budget in ``test`` (default: 32 commonsense, 256 math).
-        test_after_fit: after ``fit``, run ``test`` on the best checkpoint.
     """
 
     def __init__(
@@ -87,7 +86,6 @@ class FineTuner(L.LightningModule):
         gradient_checkpointing: bool = False,
         num_beams: int = 4,
         max_new_tokens: int | None = None,
-        test_after_fit: bool = False,
     ) -> None:
         super().__init__()
         given = [name for name, value in (("base", base), ("pretrained", pretrained), ("model_config", model_config))
@@ -124,7 +122,6 @@ class FineTuner(L.LightningModule):
         self.gradient_checkpointing = gradient_checkpointing
         self.num_beams = num_beams
         self.max_new_tokens = max_new_tokens
-        self.test_after_fit = test_after_fit
         self.model: nn.Module | None = None
         self._tokenizer = None
         self._batch_started = 0.0

@@ -13,7 +13,7 @@ from tests.training.cli_runs import tiny_run_args
 
 
 def test_a_fit_prints_no_noise_names_the_test_sets_and_ends_with_its_outputs(tmp_path, capfd):
-    main(tiny_run_args(tmp_path, "--model.init_args.test_after_fit", "true", "--trainer.enable_progress_bar", "true"))
+    main(tiny_run_args(tmp_path, "--test_after_fit", "true", "--trainer.enable_progress_bar", "true"))
     out, err = capfd.readouterr()
     printed = out + err
     assert "seamless cloud" not in printed

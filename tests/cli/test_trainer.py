@@ -187,6 +187,7 @@ def test_a_quickstart_baseline_changes_the_adapter_class_and_the_run_name_only(p
         (["--trainer.max_epochs", "0", "--trainer.max_steps", "-1"], "--trainer.max_epochs 0 trains nothing"),
         (["--data.init_args.eval_datasets", "[../../evil:boolq]"], "eval_datasets: '../../evil' is not a plain name"),
         (["--data.init_args.predict_file", "/tmp/...json"], "predict_file: '..' is not a plain name"),
+        (["--model.init_args.test_after_fit", "true"], "test_after_fit is now a setting of the command"),
     ],
     ids=[
         "rank-zero",
@@ -203,6 +204,7 @@ def test_a_quickstart_baseline_changes_the_adapter_class_and_the_run_name_only(p
         "no-epochs",
         "eval-name-outside",
         "predict-name-outside",
+        "moved-test-after-fit",
     ],
 )
 def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message):
@@ -216,6 +218,16 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message
     assert not run_dirs(tmp_path)  # a run that failed before it started leaves no run directory behind
 
 
+def test_a_config_with_test_after_fit_under_the_model_says_where_it_went(tmp_path, capsys):
+    old = tmp_path / "old.yaml"
+    old.write_text("model:\n  init_args:\n    test_after_fit: true\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(REPO / "lightning_configs" / "quickstart.yaml"), "--config", str(old)])
+    assert exit_info.value.code == 2
+    assert "`test_after_fit: true` at the top level of the config" in capsys.readouterr().err.splitlines()[0]
+    assert _printed("quickstart.yaml", capsys=capsys)["test_after_fit"] is True
+
+
 def test_an_eval_set_name_cannot_write_outside_the_run_directory(tmp_path, capsys):
     # A real test set outside <data_dir>/dataset/, reachable by a relative name: it used to be evaluated and
     # its predictions written to <run>/predictions/../../../../evil.jsonl.
@@ -223,9 +235,7 @@ def test_an_eval_set_name_cannot_write_outside_the_run_directory(tmp_path, capsy
     records = [{"instruction": f"Is {n} even?", "input": "", "output": "true", "answer": "true"} for n in range(4)]
     (tmp_path / "evil" / "test.json").write_text(json.dumps(records))
     name = "../../evil"  # from <tmp>/data/dataset/ to <tmp>/evil
-    args = tiny_run_args(
-        tmp_path, "--data.init_args.eval_datasets", f"[{name}:boolq]", "--model.init_args.test_after_fit", "true"
-    )
+    args = tiny_run_args(tmp_path, "--data.init_args.eval_datasets", f"[{name}:boolq]", "--test_after_fit", "true")
     with pytest.raises(SystemExit) as exit_info:
         main([*args, "--trainer.max_steps", "1"])
     assert exit_info.value.code == 2

@@ -32,7 +32,7 @@ def tiny_run_args(tmp_path: Path, *extra: str, subcommand: str = "fit") -> list[
         "--model.init_args.model_config", json.dumps(TINY_MODEL),
         "--model.init_args.num_beams", "1",
         "--model.init_args.max_new_tokens", "8",
-        "--model.init_args.test_after_fit", "false",
+        "--test_after_fit", "false",
         "--model.init_args.warmup_steps", "2",
         "--data.init_args.data_dir", str(tmp_path / "data"),
         "--data.init_args.train_size", "96",
