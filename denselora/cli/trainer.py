@@ -122,15 +122,24 @@ class DenseLoRACLI(LightningCLI):
         self._check_checkpoint_path()
 
     def _check_checkpoint_path(self) -> None:
-        """A local ``--ckpt_path`` must be a readable checkpoint before LightningCLI reads its hyperparameters
-        (which it does with a bare ``torch.load``), and long before the model is built. Memory-mapped, the check
-        parses the file's index and record without reading its tensors, which the trainer loads later anyway."""
+        """A local ``--ckpt_path`` must be a readable checkpoint long before the model is built. Memory-mapped,
+        the check parses the file's index and record without reading its tensors, which the trainer loads later
+        anyway."""
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or str(ckpt_path).split(":")[0] in _LIGHTNING_CHECKPOINT_NAMES or "://" in str(ckpt_path):
             return
         with readable_checkpoint(ckpt_path):
             torch.load(ckpt_path, weights_only=True, map_location="cpu", mmap=True)
+
+    def _parse_ckpt_path(self) -> None:
+        """Leave the config as the command line and the config files made it.
+
+        LightningCLI would read a ``--ckpt_path``'s ``hyper_parameters`` (the fine-tuner's arguments, which it
+        saves) and apply them over the config, so that ``test --ckpt_path x --model.init_args.num_beams 1`` would
+        run with the checkpoint's beams. Here the command decides; whether the checkpoint fits it is the
+        adapter record's to say (:func:`denselora.training.checkpoint_record.check`).
+        """
 
     def before_instantiate_classes(self) -> None:
         self._claim_run_directories()

@@ -7,12 +7,20 @@ fit the configured model; and the random state of every generator under ``rng``,
 dropout masks and shuffles it would have drawn. Everything is tensors and plain Python values, so the file loads
 with ``torch.load(weights_only=True)``.
 
+Lightning also records the fine-tuner's arguments (``hyper_parameters``, from ``save_hyperparameters``): the
+config's values under the command line, which are plain already; objects given from Python are recorded as their
+class and settings (:func:`plain_hyperparameters`).
+
 The files themselves are written whole or not at all by :mod:`denselora.training.checkpoint_io`.
 """
 
 from __future__ import annotations
 
+import enum
+import inspect
+import os
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,7 +31,16 @@ from denselora.distributed import copy_full_into
 from denselora.errors import CheckpointMismatchError
 from denselora.methods.base import AdapterMethod
 
-__all__ = ["STATE_PREFIX", "check", "describe_metadata_difference", "load_adapter_tensors", "restore_rng", "write"]
+__all__ = [
+    "STATE_PREFIX",
+    "check",
+    "describe_metadata_difference",
+    "is_plain",
+    "load_adapter_tensors",
+    "plain_hyperparameters",
+    "restore_rng",
+    "write",
+]
 
 #: The fine-tuner holds the adapted model as ``self.model``, so Lightning keys its tensors ``model.<name>``.
 STATE_PREFIX = "model."
@@ -137,6 +154,49 @@ def describe_metadata_difference(
             "that differs in them only"
         )
     return "\n".join(message)
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` is ``None``, a bool, number or string, or a list or str-keyed dict of such values."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, list):
+        return all(is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and is_plain(item) for key, item in value.items())
+    return False
+
+
+def plain_hyperparameters(hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """``hparams`` in plain values (see :func:`is_plain`), as a config would give them.
+
+    An object (an adapter method, a base source given from Python) becomes ``{"class_path", "init_args"}``: its
+    class, and those of its class's arguments that it keeps as attributes of the same name. Tuples and sets
+    become lists, paths strings, enums their values; anything else without a signature, its ``repr``.
+    """
+    return {str(key): _plain(value) for key, value in hparams.items()}
+
+
+def _plain(value: Any) -> Any:
+    if is_plain(value):
+        return value
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(item) for item in value]
+    cls = type(value)
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # a built-in or extension type, such as torch.dtype
+        return repr(value)
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    kept = [p.name for p in parameters if p.kind in named and hasattr(value, p.name)]
+    init_args = {name: _plain(getattr(value, name)) for name in kept}
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": init_args}
 
 
 def _check_adapter_keys(state: dict[str, Tensor], adapter: AdapterMethod, model: nn.Module) -> None:

@@ -50,6 +50,10 @@ class FineTuner(L.LightningModule):
     subclass keeps read. ``predict_step`` returns each batch's rows; :class:`~denselora.callbacks.PredictionWriter`
     writes them to files.
 
+    The arguments are kept in ``hparams`` and each checkpoint's ``hyper_parameters``, in plain values (see
+    :func:`~denselora.training.checkpoint_record.plain_hyperparameters`); a command given a checkpoint still runs
+    with its own config's.
+
     Args:
         adapter: the method (``class_path`` in YAML): ``denselora.methods.DenseLoRA`` or a PEFT baseline
             (``LoRA``, ``DoRA``, ``VeRA``).
@@ -88,6 +92,11 @@ class FineTuner(L.LightningModule):
         max_new_tokens: int | None = None,
     ) -> None:
         super().__init__()
+        # hparams (and the checkpoints' hyper_parameters): under the command line, the config's values; from
+        # Python, these arguments, objects as their class and settings, so a checkpoint holds plain values only.
+        self.save_hyperparameters()
+        if not checkpoint_record.is_plain(dict(self.hparams)):
+            self.save_hyperparameters(checkpoint_record.plain_hyperparameters(self.hparams))
         given = [name for name, value in (("base", base), ("pretrained", pretrained), ("model_config", model_config))
                  if value is not None]  # fmt: skip
         builds_its_own = type(self).build_base_model is not FineTuner.build_base_model

@@ -161,3 +161,32 @@ def test_a_checkpoint_from_before_missing_targets_resumes():
     assert describe_metadata_difference(older, now, adapter.training_fields, resuming=True) is None
     elsewhere = {**older, "layers": {}}
     assert "missing_targets" in describe_metadata_difference(elsewhere, now, adapter.training_fields, resuming=False)
+
+
+def test_hparams_hold_the_arguments_in_plain_values():
+    from denselora.methods import LoRA
+    from denselora.training.checkpoint_record import is_plain
+
+    module = FineTuner(LoRA(r=4, alpha=8.0, target_modules=["q_proj"]), model_config=TINY_MODEL, num_beams=2)
+    hparams = dict(module.hparams)
+    assert hparams["adapter"] == {
+        "class_path": "denselora.methods.peft.LoRA",
+        "init_args": {"r": 4, "alpha": 8.0, "dropout": 0.05, "target_modules": ["q_proj"], "missing_targets": "error"},
+    }
+    assert (hparams["model_config"], hparams["num_beams"], hparams["base"]) == (TINY_MODEL, 2, None)
+    assert is_plain(hparams) and dict(module.hparams_initial) == hparams
+
+
+def test_a_checkpoint_records_the_arguments_but_the_command_line_decides(fitted, tmp_path):
+    checkpoint = load_checkpoint(fitted / "checkpoints" / "last.ckpt")
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["_class_path"] == "denselora.training.FineTuner" and hparams["num_beams"] == 1
+    assert hparams["adapter"]["class_path"] == "denselora.methods.DenseLoRA"
+    # A checkpoint written before the arguments were recorded has none.
+    older = tmp_path / "older.ckpt"
+    torch.save({k: v for k, v in checkpoint.items() if k not in ("hyper_parameters", "hparams_name")}, older)
+    for ckpt_path in (fitted / "checkpoints" / "last.ckpt", older):
+        args = ["--ckpt_path", str(ckpt_path), "--model.init_args.num_beams", "2", "--data.init_args.test_size", "2"]
+        run(tiny_run_args(tmp_path, *args, subcommand="test"))
+    results = [json.loads((run_dir / "evaluation" / "results.json").read_text()) for run_dir in run_dirs(tmp_path)]
+    assert [result["num_beams"] for result in results] == [2, 2]
