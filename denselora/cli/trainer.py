@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import logging
 import os
@@ -431,7 +432,9 @@ def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str
     more = reason.strip().splitlines()[1:]
     if more:
         message += "\n" + "\n".join(more)
-    moved = moved_advice(reason)
+    configs = [a for flag, a in itertools.pairwise(given) if flag in ("-c", "--config")]
+    configs += [a.split("=", 1)[1] for a in given if a.startswith("--config=")]
+    moved = moved_advice(reason, configs)
     if moved:
         message = "\n".join([*moved, message])
     if subcommand:  # an option the short --help does not list may be any of them
