@@ -15,11 +15,11 @@ from denselora.data.eval_sets import PREDICT_ALLOWED, PREDICT_SETTING
 from denselora.data.protocol import PredictionData, required
 from denselora.jsonl import append_rows, partial_path, write_rows
 from denselora.path_names import checked_name
+from denselora.run_layout import CHECKPOINTS_DIR, PREDICTIONS_DIR
 
-__all__ = ["PREDICTIONS_DIR", "PredictionWriter", "claim_predictions_stem", "predictions_dir"]
+__all__ = ["PredictionWriter", "claim_predictions_stem", "predictions_dir"]
 
 #: The folder of a run that holds its ``predict`` files.
-PREDICTIONS_DIR = "predictions"
 
 
 class PredictionWriter(BasePredictionWriter):
@@ -115,7 +115,7 @@ def predictions_dir(run_dir: Path, ckpt_path: str | os.PathLike | None) -> Path:
     """
     if ckpt_path is not None and "://" not in str(ckpt_path):
         checkpoint = Path(ckpt_path).expanduser()
-        if checkpoint.parent.name == "checkpoints" and checkpoint.is_file():
+        if checkpoint.parent.name == CHECKPOINTS_DIR and checkpoint.is_file():
             return checkpoint.resolve().parent.parent / PREDICTIONS_DIR
     return Path(run_dir) / PREDICTIONS_DIR
 

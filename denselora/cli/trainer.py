@@ -35,6 +35,8 @@ from denselora.errors import ConfigError, RunDirectoryError, UserError
 from denselora.run_layout import (
     ADAPTER_EXPORT_DIR,
     CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    ENVIRONMENT_FILE,
     EVALUATION_DIR,
     PREDICTIONS_DIR,
     RESULTS_MARKDOWN_FILE,
@@ -80,7 +82,7 @@ class RunRecordCallback(SaveConfigCallback):
                 "packages": versions,
             }
             Path(log_dir).mkdir(parents=True, exist_ok=True)
-            (Path(log_dir) / "environment.json").write_text(json.dumps(record, indent=2) + "\n")
+            (Path(log_dir) / ENVIRONMENT_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
 class DenseLoRACLI(LightningCLI):
@@ -244,7 +246,7 @@ class DenseLoRACLI(LightningCLI):
         if rank_zero_only.rank != 0:
             return
         for run_dir in elsewhere:
-            config = run_dir / "config.yaml"
+            config = run_dir / CONFIG_FILE
             if config.is_file():
                 record = Path(written).parent / f"{writer.predictions_stem}.config.yaml"
                 shutil.copyfile(config, record)

@@ -51,6 +51,7 @@ from denselora.evaluation.generation import generate_completions
 from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult
 from denselora.jsonl import append_rows, partial_path, write_rows
 from denselora.path_names import checked_name
+from denselora.run_layout import PREDICTIONS_DIR, RESULTS_JSON_FILE, RESULTS_MARKDOWN_FILE
 from denselora.tasks import score
 
 __all__ = ["Evaluator", "evaluate"]
@@ -120,11 +121,11 @@ class Evaluator:
             ConfigError: ``name`` is not a plain file name (it would write outside ``output_dir``).
         """
         assert self.output_dir is not None
-        return self.output_dir / "predictions" / f"{_file_name(name)}.jsonl"
+        return self.output_dir / PREDICTIONS_DIR / f"{_file_name(name)}.jsonl"
 
     def _partial_path(self, name: str) -> Path:
         assert self.output_dir is not None
-        return partial_path(self.output_dir / "predictions", _file_name(name), self.rank)
+        return partial_path(self.output_dir / PREDICTIONS_DIR, _file_name(name), self.rank)
 
     def max_new_tokens_for(self, eval_set: EvalSet) -> int:
         return self.max_new_tokens or eval_set.task.max_new_tokens
@@ -241,8 +242,8 @@ class Evaluator:
         if self.rank == 0:
             if self.output_dir is not None:
                 self.output_dir.mkdir(parents=True, exist_ok=True)
-                (self.output_dir / "results.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-                (self.output_dir / "results.md").write_text(result.to_markdown() + "\n")
+                (self.output_dir / RESULTS_JSON_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+                (self.output_dir / RESULTS_MARKDOWN_FILE).write_text(result.to_markdown() + "\n")
             if self.print_fn is not None:
                 self.print_fn(result.to_markdown())
         if self.world_size > 1:

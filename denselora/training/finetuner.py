@@ -21,13 +21,13 @@ from denselora.distributed import full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import ConfigError, TrainingDivergedError
 from denselora.methods.base import AdapterMethod
 from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
+from denselora.run_layout import ADAPTER_EXPORT_DIR, EVALUATION_DIR
 from denselora.training import checkpoint_record
 from denselora.training.loss import causal_lm_loss
 from denselora.training.parameter_record import write_parameter_record
 
 __all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
 
-ADAPTER_EXPORT_DIR = "adapter"
 #: Generation budget of ``predict`` when ``max_new_tokens`` is not set (the math sets' budget).
 PREDICT_MAX_NEW_TOKENS = 256
 
@@ -424,7 +424,7 @@ class FineTuner(L.LightningModule):
             "FineTuner's default evaluation",
             "override evaluate_batch and summarise_evaluation in a subclass",
         )
-        output_dir = None if self.run_dir is None else self.run_dir / "evaluation"
+        output_dir = None if self.run_dir is None else self.run_dir / EVALUATION_DIR
         return Evaluator(
             eval_sets,
             self.tokenizer,

@@ -10,10 +10,9 @@ from typing import Any
 from torch import nn
 
 from denselora.adapter.parameters import count_parameters
+from denselora.run_layout import PARAMETER_RECORD
 
-__all__ = ["PARAMETER_RECORD", "parameter_record", "read_parameter_record", "write_parameter_record"]
-
-PARAMETER_RECORD = "parameters.json"
+__all__ = ["parameter_record", "read_parameter_record", "write_parameter_record"]
 
 
 def parameter_record(model: nn.Module, method: str, r: int | None) -> dict[str, Any]:
