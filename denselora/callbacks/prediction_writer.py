@@ -19,8 +19,6 @@ from denselora.run_layout import CHECKPOINTS_DIR, PREDICTIONS_DIR
 
 __all__ = ["PredictionWriter", "claim_predictions_stem", "predictions_dir"]
 
-#: The folder of a run that holds its ``predict`` files.
-
 
 class PredictionWriter(BasePredictionWriter):
     """Writes the rows that ``predict_step`` returns to ``<run>/predictions/<name>.jsonl``, in record order.
