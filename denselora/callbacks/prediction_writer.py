@@ -49,11 +49,12 @@ class PredictionWriter(BasePredictionWriter):
         self.predictions_file: Path | None = None
         self.predictions_stem: str | None = None
         self._directory: Path | None = None
+        self._wanted: str | None = None  # the name asked for; predictions_stem may be a numbered one
         self._rows: list[dict[str, Any]] = []
         self._rank = 0
 
     def on_predict_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        name = self._name(trainer)
+        name = self._wanted = self._name(trainer)
         log_dir = trainer.log_dir  # a collective (rank 0 broadcasts it): every rank asks
         directory = predictions_dir(Path(log_dir) if log_dir else Path(trainer.default_root_dir), trainer.ckpt_path)
         self._rank = trainer.global_rank
@@ -83,7 +84,7 @@ class PredictionWriter(BasePredictionWriter):
         write_rows(self.predictions_file, rows)
         self._partial_path().unlink(missing_ok=True)
         predict_set = getattr(trainer.datamodule, "predict_set", None)
-        name = self.name if self.name is not None else predict_set.name
+        name = self._wanted
         note = "" if self.predictions_stem == name else f" ({name}.jsonl holds earlier ones)"
         source = f" of {predict_set.path}" if predict_set is not None else ""
         rank_zero_info(f"{len(rows)} predictions{source} written to {self.predictions_file}{note}")
