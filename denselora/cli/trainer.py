@@ -287,7 +287,7 @@ def main(args: list[str] | None = None) -> None:
             subclass_mode_model=True,
             subclass_mode_data=True,
             save_config_callback=RunRecordCallback,
-            save_config_kwargs={"overwrite": True},
+            save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILE},
             trainer_defaults={
                 "plugins": [{"class_path": "denselora.training.checkpoint_io.AtomicCheckpointIO"}],
                 "logger": {
