@@ -32,6 +32,7 @@ from denselora.data.protocol import EvaluationData, PredictionData, ValidationGe
 from denselora.data.records import load_hub_dataset, load_json_dataset
 from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
 from denselora.data.samplers import LengthGroupedSampler, ShardedTrainingSampler
+from denselora.data.targets import TRAIN_TARGETS, apply_train_target
 from denselora.data.tokenization import TrainingTokenizer
 from denselora.data.truncated_answers import TRUNCATED_ANSWER_ACTIONS, handle_truncated_answers
 from denselora.errors import DataError, MissingDataError
@@ -105,6 +106,10 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
         predict_file: for ``predict``: a JSON list of records with ``instruction`` (and optionally ``input``),
             absolute or relative to the current directory (a relative path found only under ``data_dir`` is
             read from there); each gets a generated answer.
+        train_target: what a training and validation record teaches: ``"output"``, its own output (the paper's,
+            "the correct answer is answer3"), or ``"option_text"``: a multiple-choice or true/false record asks its
+            question without the listed options and answers with the right option's text, the prompt and
+            continuation that ``scoring: likelihood`` compares (see :mod:`denselora.data.targets`).
     """
 
     def __init__(
@@ -129,8 +134,17 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
         predict_file: str | None = None,
         val_generation_size: int = 0,
         truncated_answers: str = "drop",
+        train_target: str = "output",
     ):
         super().__init__()
+        if train_target not in TRAIN_TARGETS:
+            raise DataError(f"train_target must be one of {', '.join(TRAIN_TARGETS)}, got {train_target!r}")
+        if train_target == "option_text" and val_generation_size:
+            raise DataError(
+                "val_generation_size scores generated answers with the paper's label rules (answer3, true), which "
+                "train_target option_text no longer teaches; set data.init_args.val_generation_size 0 (the "
+                "validation loss still measures the option-text target)"
+            )
         if not 0.0 < train_fraction <= 1.0:
             raise DataError(f"train_fraction must be in (0, 1], got {train_fraction}")
         for name, value in (("val_size", val_size), ("num_workers", num_workers)):
@@ -165,6 +179,7 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
         self.cutoff_len = cutoff_len
         self.train_on_inputs = train_on_inputs
         self.truncated_answers = truncated_answers
+        self.train_target = train_target
         self.template = template
         self.eval_template = eval_template or template
         self.tokenizer_spec = tokenizer
@@ -270,6 +285,7 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
         """Load and tokenize what ``stage`` needs (cached by ``datasets``; calling it again is cheap)."""
         if stage in ("fit", "validate", None) and self.train_file is not None and self.train_dataset is None:
             records = self.load_train_records()
+            records = apply_train_target(records, self.train_target, str(self.train_file))
             records = records.add_column(_RECORD, list(range(len(records))))
             if stage == "fit":
                 self.check_eval_files()

@@ -11,12 +11,14 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from denselora.data.collate import PaddingCollator
-from denselora.data.records import load_json_dataset
+from denselora.data.prompts import format_prompt
+from denselora.data.records import load_json_dataset, validate_fields
 from denselora.data.samplers import ShardedLengthSortedSampler
 from denselora.data.tokenization import PromptTokenizer
 from denselora.errors import DataError, MissingDataError
 from denselora.path_names import checked_name
 from denselora.tasks import TaskSpec, resolve_task
+from denselora.tasks.choices import MultipleChoice, OptionsError, choices_from_fields, parse_choices
 from denselora.tasks.registry import UnknownTaskError, infer_task
 
 __all__ = [
@@ -63,17 +65,22 @@ class EvalSet:
 
     Attributes:
         name: dataset name (folder under ``dataset/``).
-        task: how it is generated and scored.
+        task: how it is generated and scored; ``None`` for a set whose records carry ``choices`` and ``gold`` but
+            no ``answer``, which only scoring by likelihood can score.
         path: the test file.
         template: the prompt template the prompts were rendered with.
         data: ``datasets.Dataset`` with ``index`` (int), ``input_ids`` (list[int], the prompt with BOS) and
             ``length`` (int) per item, in file order.
         instructions, inputs, answers, prompts: per-item lists in file order (``answers`` are the raw gold
-            ``answer`` fields; ``prompts`` are the rendered prompts the completions continue).
+            ``answer`` fields, ``None`` where a record has none; ``prompts`` are the rendered prompts the
+            completions continue).
+        choices: each item's options (:mod:`denselora.tasks.choices`), or ``None`` when the set has none to read
+            (a math set); :attr:`choices_problem` then says why.
+        choices_problem: why :attr:`choices` is ``None``, naming the first record that has no readable options.
     """
 
     name: str
-    task: TaskSpec
+    task: TaskSpec | None
     path: Path
     template: str
     data: datasets.Dataset
@@ -81,9 +88,26 @@ class EvalSet:
     inputs: list[str]
     answers: list[Any]
     prompts: list[str]
+    choices: list[MultipleChoice] | None = None
+    choices_problem: str | None = None
 
     def __len__(self) -> int:
         return len(self.answers)
+
+    def likelihood_prompts(self) -> list[str]:
+        """Each item's prompt for scoring its options by likelihood: the question without the listed options
+        (:attr:`MultipleChoice.instruction`), rendered with the set's template, as the ``option_text`` training
+        target renders it.
+
+        Raises:
+            DataError: the set has no options (:attr:`choices_problem` says why).
+        """
+        if self.choices is None:
+            raise DataError(f"test set {self.name!r} cannot be scored by likelihood: {self.choices_problem}")
+        return [
+            format_prompt(self.template, item.instruction, given)
+            for item, given in zip(self.choices, self.inputs, strict=True)
+        ]
 
 
 def load_eval_set(
@@ -94,7 +118,7 @@ def load_eval_set(
     limit: int | None = None,
     cache_dir: str | None = None,
 ) -> EvalSet:
-    """Load ``dataset/<name>/test.json``, resolve its task, render and tokenize the prompts.
+    """Load ``dataset/<name>/test.json``, resolve its task, read its options, render and tokenize the prompts.
 
     Args:
         data_dir: root of an LLM-Adapters-style tree.
@@ -105,27 +129,44 @@ def load_eval_set(
         limit: keep only the first ``limit`` items (quick runs); ``None`` keeps all.
         cache_dir: ``datasets`` cache directory.
 
+    Records need an ``instruction`` and either a gold ``answer`` (the LLM-Adapters sets) or ``choices`` (a list of
+    option texts) with ``gold`` (the index of the right one), or all three.
+
     Raises:
         ConfigError: the name is not a single folder name.
         MissingDataError: the test file does not exist.
-        DataError: unreadable file, bad records, gold answers the task's rule cannot use, unknown task.
+        DataError: unreadable file, bad records, gold answers the task's rule cannot use, unknown task,
+            ``choices`` without ``gold`` (or the reverse), a ``gold`` that is not an index into its ``choices``.
     """
     name = eval_set_name(entry)
     path = test_file_path(data_dir, name)
     target = Path(data_dir).expanduser().resolve() / "dataset"
     hint = f"Copy the LLM-Adapters folder dataset/{name}/ into {target}, or remove {name!r} from eval_datasets."
-    records = load_json_dataset(path, ("instruction", "answer"), missing_hint=hint, cache_dir=cache_dir)
+    records = load_json_dataset(path, ("instruction",), missing_hint=hint, cache_dir=cache_dir)
     if limit is not None:
         records = records.select(range(min(limit, len(records))))
-    answers = list(records["answer"])
-    _, task = resolve_task(entry, answers)
-    for index, answer in enumerate(answers):
-        try:
-            task.rule.parse_gold(answer)
-        except ValueError as exc:
-            raise DataError(
-                f"{path}: record {index} has an invalid answer for {task.name} ({exc}); fix that record."
-            ) from None
+    columns = set(records.column_names)
+    has_choices = "choices" in columns or "gold" in columns
+    if "answer" not in columns and not has_choices:
+        raise DataError(
+            f"{path}: record 0 has no field 'answer' (fields found: {', '.join(records.column_names)}). Each record "
+            "needs its gold 'answer' (an LLM-Adapters label, number or letter), or 'choices' (the options' texts) "
+            "and 'gold' (the index of the right one) to be scored by likelihood."
+        )
+    task = None
+    answers: list[Any] = [None] * len(records)
+    if "answer" in columns:
+        records = validate_fields(records, str(path), ("instruction", "answer"), path)  # numbers become strings
+        answers = list(records["answer"])
+        _, task = resolve_task(entry, answers)
+        for index, answer in enumerate(answers):
+            try:
+                task.rule.parse_gold(answer)
+            except ValueError as exc:
+                raise DataError(
+                    f"{path}: record {index} has an invalid answer for {task.name} ({exc}); fix that record."
+                ) from None
+    choices, problem = _read_choices(records, answers, path, has_choices)
 
     tokenized = records.map(
         PromptTokenizer(tokenizer, template),
@@ -143,7 +184,39 @@ def load_eval_set(
         inputs=[value or "" for value in records["input"]],
         answers=answers,
         prompts=list(tokenized["prompt"]),
+        choices=choices,
+        choices_problem=problem,
     )
+
+
+def _read_choices(
+    records: datasets.Dataset, answers: list[Any], path: Path, given: bool
+) -> tuple[list[MultipleChoice] | None, str | None]:
+    """Each record's options, from its ``choices`` and ``gold`` when it has them (``given``: an error in them is the
+    user's to fix), else from its LLM-Adapters instruction (a set without any, such as a math set, simply has none).
+    """
+    instructions = records["instruction"]
+    if given:
+        listed = records["choices"] if "choices" in records.column_names else [None] * len(records)
+        golds = records["gold"] if "gold" in records.column_names else [None] * len(records)
+        items = []
+        for index, (instruction, options, gold) in enumerate(zip(instructions, listed, golds, strict=True)):
+            try:
+                items.append(choices_from_fields(instruction, options, gold))
+            except OptionsError as exc:
+                raise DataError(f"{path}: record {index}: {exc}; fix that record.") from None
+        return items, None
+    items = []
+    for index, (instruction, answer) in enumerate(zip(instructions, answers, strict=True)):
+        try:
+            items.append(parse_choices(instruction, answer))
+        except OptionsError as exc:
+            return None, (
+                f"record {index} of {path} lists no options to choose from ({exc}). Scoring by likelihood needs "
+                "LLM-Adapters' multiple-choice or true/false instructions, or records with 'choices' and 'gold'; "
+                "score this set with model.init_args.scoring generate"
+            )
+    return items, None
 
 
 @dataclass

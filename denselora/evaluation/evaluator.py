@@ -1,8 +1,12 @@
-"""Generation-based evaluation over several test sets, standalone or inside a LightningModule's test loop.
+"""Evaluation over several test sets, standalone or inside a LightningModule's test loop.
+
+Each set is scored by generation (the paper's protocol: generate a response, read the answer with the task's
+rule), by likelihood (each option's log-probability after the prompt, lm-evaluation-harness's ``acc`` and
+``acc_norm``, see :mod:`denselora.evaluation.likelihood`), or both (``scoring``).
 
 Standalone::
 
-    result = evaluate(model, tokenizer, eval_sets, output_dir="runs/eval", num_beams=4)
+    result = evaluate(model, tokenizer, eval_sets, output_dir="runs/eval", num_beams=4, scoring="both")
 
 From a LightningModule, with a :class:`~denselora.data.LLMAdaptersDataModule` (whose ``test_dataloader``
 yields left-padded batches, longest first, each item on exactly one rank)::
@@ -24,8 +28,9 @@ yields left-padded batches, longest first, each item on exactly one rank)::
                 logger.log_metrics(result.metrics("test"), step=self.global_step)
 
 Outputs under ``output_dir``: ``predictions/<dataset>.jsonl`` (one line per item, in test-file order, with
-``index, instruction, completion, prediction, gold, correct``), ``results.json`` and ``results.md`` (the
-table that is also printed). While a run is in progress, every scored batch is appended to
+``index, instruction, gold``; generated: ``completion, prediction, correct``; by likelihood: ``gold_index,
+loglikelihoods, choice, choice_norm, correct_choice, correct_choice_norm``), ``results.json`` and ``results.md``
+(the tables that are also printed). While a run is in progress, every scored batch is appended to
 ``predictions/<dataset>.rank<r>.partial.jsonl``, so a crash loses nothing already scored; on one process the
 final file is written as soon as a dataset is done (see :mod:`denselora.jsonl`).
 """
@@ -47,14 +52,19 @@ from torchmetrics.aggregation import MeanMetric
 from transformers import PreTrainedTokenizerBase
 
 from denselora.data.eval_sets import EVAL_SETTING, EvalSet, eval_dataloader
+from denselora.errors import ConfigError, DataError
 from denselora.evaluation.generation import generate_completions
-from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult
+from denselora.evaluation.likelihood import choose, option_loglikelihoods
+from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult, LikelihoodResult, interval95
 from denselora.jsonl import append_rows, partial_path, write_rows
 from denselora.path_names import checked_name
 from denselora.run_layout import PREDICTIONS_DIR, RESULTS_JSON_FILE, RESULTS_MARKDOWN_FILE
 from denselora.tasks import score
 
-__all__ = ["Evaluator", "evaluate"]
+__all__ = ["SCORING_MODES", "Evaluator", "evaluate"]
+
+#: How ``test`` scores: the paper's generated answers, the options' likelihood, or both.
+SCORING_MODES = ("generate", "likelihood", "both")
 
 
 def _default_rank_and_world() -> tuple[int, int]:
@@ -77,6 +87,10 @@ class Evaluator:
         output_dir: where predictions and results are written; ``None`` writes nothing.
         num_beams: 4 (beam search, the authors' setting) or 1 (greedy).
         max_new_tokens: overrides every task's generation budget (32 commonsense, 256 math) when set.
+        scoring: ``"generate"`` (the paper's protocol: generate, then read the answer with the task's rule),
+            ``"likelihood"`` (score each option's log-probability after the set's likelihood prompt, see
+            :mod:`denselora.evaluation.likelihood`; every set needs options) or ``"both"`` (each set as it can:
+            generation where it has gold answers, likelihood where it has options).
         rank: this process's rank (default: from ``torch.distributed``, else 0).
         world_size: number of processes sharing the items (default: from ``torch.distributed``, else 1).
         print_fn: prints the results table on rank 0 (``None``: silent).
@@ -90,12 +104,15 @@ class Evaluator:
         *,
         num_beams: int = 4,
         max_new_tokens: int | None = None,
+        scoring: str = "generate",
         rank: int | None = None,
         world_size: int | None = None,
         print_fn: Callable[[str], Any] | None = print,
     ):
         if num_beams < 1:
             raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+        if scoring not in SCORING_MODES:
+            raise ConfigError(f"scoring must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
         default_rank, default_world = _default_rank_and_world()
         self.eval_sets = list(eval_sets)
         self.tokenizer = tokenizer
@@ -105,11 +122,19 @@ class Evaluator:
                 self.predictions_path(eval_set.name)  # refuse a name that leaves output_dir before generating
         self.num_beams = num_beams
         self.max_new_tokens = max_new_tokens
+        self.scoring = scoring
+        self.generates = [_generates(eval_set, scoring) for eval_set in self.eval_sets]
+        self.scores_options = [_scores_options(eval_set, scoring) for eval_set in self.eval_sets]
+        self._likelihood_prompts: list[list[str] | None] = [
+            eval_set.likelihood_prompts() if scored else None
+            for eval_set, scored in zip(self.eval_sets, self.scores_options, strict=True)
+        ]
         self.rank = default_rank if rank is None else rank
         self.world_size = default_world if world_size is None else world_size
         self.print_fn = print_fn
         self._items: list[list[ItemResult]] = [[] for _ in self.eval_sets]
         self._seconds = [0.0 for _ in self.eval_sets]
+        self._likelihood_seconds = [0.0 for _ in self.eval_sets]
         # Items of each set that this rank scores (the samplers deal items round-robin over ranks).
         self._expected = [len(range(self.rank, len(eval_set), self.world_size)) for eval_set in self.eval_sets]
 
@@ -132,35 +157,50 @@ class Evaluator:
 
     # ------------------------------------------------------------------------------------------------- work
     def step(self, model: nn.Module, batch: dict[str, torch.Tensor], dataset_idx: int = 0) -> list[ItemResult]:
-        """Generate and score one batch of one test set.
+        """Score one batch of one test set: generate and read the answers, score the options, or both.
 
         Args:
             model: the causal LM (in eval mode).
             batch: ``{"input_ids", "attention_mask": LongTensor[batch, length] (left-padded),
-                "index": LongTensor[batch]}`` as produced by :func:`denselora.data.eval_dataloader`.
+                "index": LongTensor[batch]}`` as produced by :func:`denselora.data.eval_dataloader`. Scoring by
+                likelihood reads only ``index``: its prompts are the set's likelihood prompts.
             dataset_idx: which of ``eval_sets`` the batch comes from.
 
         Returns:
             The scored items of the batch.
         """
         eval_set = self.eval_sets[dataset_idx]
-        start = time.perf_counter()
-        completions = generate_completions(
-            model,
-            self.tokenizer,
-            batch["input_ids"],
-            batch["attention_mask"],
-            max_new_tokens=self.max_new_tokens_for(eval_set),
-            num_beams=self.num_beams,
-        )
-        items = []
-        for index, completion in zip(batch["index"].tolist(), completions, strict=True):
-            gold = eval_set.answers[index]
-            outcome = score(eval_set.task, completion, gold, prompt=eval_set.prompts[index])
-            items.append(
-                ItemResult(index, eval_set.instructions[index], completion, outcome.prediction, gold, outcome.correct)
+        indices = batch["index"].tolist()
+        items = [ItemResult(index, eval_set.instructions[index], eval_set.answers[index]) for index in indices]
+        if self.generates[dataset_idx]:
+            start = time.perf_counter()
+            completions = generate_completions(
+                model,
+                self.tokenizer,
+                batch["input_ids"],
+                batch["attention_mask"],
+                max_new_tokens=self.max_new_tokens_for(eval_set),
+                num_beams=self.num_beams,
             )
-        self._seconds[dataset_idx] += time.perf_counter() - start
+            for item, completion in zip(items, completions, strict=True):
+                outcome = score(eval_set.task, completion, item.gold, prompt=eval_set.prompts[item.index])
+                item.completion, item.prediction, item.correct = completion, outcome.prediction, outcome.correct
+            self._seconds[dataset_idx] += time.perf_counter() - start
+        if self.scores_options[dataset_idx]:
+            start = time.perf_counter()
+            prompts = self._likelihood_prompts[dataset_idx]
+            options = [eval_set.choices[index] for index in indices]
+            sums = option_loglikelihoods(
+                model, self.tokenizer, [prompts[index] for index in indices], [option.choices for option in options]
+            )
+            for item, option, loglikelihoods in zip(items, options, sums, strict=True):
+                picked = choose(loglikelihoods, option.choices)
+                item.gold_index = option.gold
+                item.loglikelihoods = list(picked.loglikelihoods)
+                item.choice, item.choice_norm = picked.choice, picked.choice_norm
+                item.correct_choice = picked.choice == option.gold
+                item.correct_choice_norm = picked.choice_norm == option.gold
+            self._likelihood_seconds[dataset_idx] += time.perf_counter() - start
         self._items[dataset_idx].extend(items)
 
         if self.output_dir is not None:
@@ -176,7 +216,10 @@ class Evaluator:
             self._partial_path(eval_set.name).unlink(missing_ok=True)
 
     def _gather(self) -> list[tuple[list[list[dict[str, Any]]], list[float]]]:
-        local = ([[item.to_dict() for item in items] for items in self._items], list(self._seconds))
+        local = (
+            [[item.to_dict() for item in items] for items in self._items],
+            list(zip(self._seconds, self._likelihood_seconds, strict=True)),
+        )
         if self.world_size == 1:
             return [local]
         if not (dist.is_available() and dist.is_initialized()):
@@ -213,32 +256,47 @@ class Evaluator:
                     "(limited test batches?); its accuracy covers those items only.",
                     stacklevel=2,
                 )
-            accuracy = math.nan
-            if rows:
-                # Items were gathered by index already, so the metric must not sync across ranks again.
-                metric = MeanMetric(sync_on_compute=False)
-                metric.update(torch.tensor([float(row["correct"]) for row in rows], dtype=torch.float64))
-                accuracy = float(metric.compute())
-            seconds = max(rank_seconds[dataset_idx] for _, rank_seconds in gathered)
+            seconds = max(rank_seconds[dataset_idx][0] for _, rank_seconds in gathered)
+            likelihood_seconds = max(rank_seconds[dataset_idx][1] for _, rank_seconds in gathered)
+            generated = self.generates[dataset_idx]
+            likelihood = None
+            if self.scores_options[dataset_idx]:
+                correct = sum(bool(row["correct_choice"]) for row in rows)
+                correct_norm = sum(bool(row["correct_choice_norm"]) for row in rows)
+                likelihood = LikelihoodResult(
+                    acc=_mean([row["correct_choice"] for row in rows]),
+                    acc_norm=_mean([row["correct_choice_norm"] for row in rows]),
+                    correct=correct,
+                    correct_norm=correct_norm,
+                    scored=len(rows),
+                    seconds=likelihood_seconds,
+                    items_per_second=len(rows) / likelihood_seconds if likelihood_seconds > 0 else math.nan,
+                    acc_interval=interval95(correct, len(rows)),
+                    acc_norm_interval=interval95(correct_norm, len(rows)),
+                )
             results.append(
                 DatasetResult(
                     name=eval_set.name,
-                    accuracy=accuracy,
-                    correct=sum(bool(row["correct"]) for row in rows),
+                    accuracy=_mean([row["correct"] for row in rows]) if generated else math.nan,
+                    correct=sum(bool(row["correct"]) for row in rows) if generated else 0,
                     scored=len(rows),
                     total=len(eval_set),
                     seconds=seconds,
                     items_per_second=len(rows) / seconds if seconds > 0 else math.nan,
-                    max_new_tokens=self.max_new_tokens_for(eval_set),
-                    rule=eval_set.task.rule.name,
-                    answered=sum(row["prediction"] is not None for row in rows),
+                    max_new_tokens=self.max_new_tokens_for(eval_set) if generated else 0,
+                    rule=eval_set.task.rule.name if generated else "likelihood",
+                    answered=sum(row["prediction"] is not None for row in rows) if generated else 0,
+                    generated=generated,
+                    likelihood=likelihood,
                 )
             )
             if self.rank == 0 and self.output_dir is not None:
                 self._write_final(eval_set, rows)
 
         templates = sorted({eval_set.template for eval_set in self.eval_sets})
-        result = EvaluationResult(results, self.num_beams, ",".join(templates), self.world_size)
+        result = EvaluationResult(
+            results, self.num_beams, ",".join(templates), self.world_size, extra={"scoring": self.scoring}
+        )
         if self.rank == 0:
             if self.output_dir is not None:
                 self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -254,6 +312,41 @@ class Evaluator:
         return result
 
 
+def _mean(values: list[Any]) -> float:
+    """The mean of 0/1 outcomes in float64; NaN for none. The items were gathered by index already, so the metric
+    must not sync across ranks again."""
+    if not values:
+        return math.nan
+    metric = MeanMetric(sync_on_compute=False)
+    metric.update(torch.tensor([float(bool(value)) for value in values], dtype=torch.float64))
+    return float(metric.compute())
+
+
+def _generates(eval_set: EvalSet, scoring: str) -> bool:
+    """Whether ``scoring`` generates for ``eval_set``; a set that only likelihood can score refuses ``generate``."""
+    if scoring == "likelihood":
+        return False
+    if eval_set.task is None:
+        if scoring == "generate":
+            raise DataError(
+                f"test set {eval_set.name!r} has no gold 'answer' to read a generated response against, only "
+                "'choices' and 'gold': score it with model.init_args.scoring likelihood (or both)"
+            )
+        return False
+    return True
+
+
+def _scores_options(eval_set: EvalSet, scoring: str) -> bool:
+    """Whether ``scoring`` scores ``eval_set``'s options; ``likelihood`` refuses a set without options."""
+    if scoring == "generate":
+        return False
+    if eval_set.choices is None:
+        if scoring == "likelihood":
+            raise DataError(f"test set {eval_set.name!r} cannot be scored by likelihood: {eval_set.choices_problem}")
+        return False
+    return True
+
+
 def evaluate(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -263,6 +356,7 @@ def evaluate(
     batch_size: int = 16,
     num_beams: int = 4,
     max_new_tokens: int | None = None,
+    scoring: str = "generate",
     num_workers: int = 0,
     rank: int | None = None,
     world_size: int | None = None,
@@ -279,6 +373,7 @@ def evaluate(
         output_dir,
         num_beams=num_beams,
         max_new_tokens=max_new_tokens,
+        scoring=scoring,
         rank=rank,
         world_size=world_size,
         print_fn=print_fn,

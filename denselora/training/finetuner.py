@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -19,6 +19,7 @@ from denselora.adapter.config import DTYPES
 from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData, required
 from denselora.distributed import full_tensor, is_sharded, reshard, shard_model
 from denselora.errors import ConfigError, TrainingDivergedError
+from denselora.evaluation.evaluator import SCORING_MODES
 from denselora.methods.base import AdapterMethod
 from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
 from denselora.run_layout import ADAPTER_EXPORT_DIR, EVALUATION_DIR
@@ -74,6 +75,9 @@ class FineTuner(L.LightningModule):
             through frozen embeddings and shared tensors).
         num_beams: beam width for ``test`` generation (authors: 4; 1 is greedy).
         max_new_tokens: overrides each task's generation budget in ``test`` (default: 32 commonsense, 256 math).
+        scoring: how ``test`` scores: ``"generate"`` (the paper's protocol, the default), ``"likelihood"`` (each
+            option's log-probability after the prompt: ``acc`` and ``acc_norm``, for multiple-choice and
+            true/false sets) or ``"both"`` (see :class:`~denselora.evaluation.Evaluator`).
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class FineTuner(L.LightningModule):
         gradient_checkpointing: bool = False,
         num_beams: int = 4,
         max_new_tokens: int | None = None,
+        scoring: Literal["generate", "likelihood", "both"] = "generate",
     ) -> None:
         super().__init__()
         # hparams (and the checkpoints' hyper_parameters): under the command line, the config's values; from
@@ -121,6 +126,8 @@ class FineTuner(L.LightningModule):
             )
         if num_beams < 1:
             raise ConfigError(f"model.num_beams must be at least 1, got {num_beams}")
+        if scoring not in SCORING_MODES:
+            raise ConfigError(f"model.scoring must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
         self.adapter = adapter
         self.base = base
         self.tokenizer_spec = tokenizer
@@ -131,6 +138,7 @@ class FineTuner(L.LightningModule):
         self.gradient_checkpointing = gradient_checkpointing
         self.num_beams = num_beams
         self.max_new_tokens = max_new_tokens
+        self.scoring = scoring
         self.model: nn.Module | None = None
         self._tokenizer = None
         self._batch_started = 0.0
@@ -431,6 +439,7 @@ class FineTuner(L.LightningModule):
             output_dir=output_dir,
             num_beams=self.num_beams,
             max_new_tokens=self.max_new_tokens,
+            scoring=self.scoring,
             rank=self.global_rank,
             world_size=self.trainer.world_size,
             print_fn=None,  # printed once the progress bar is gone (teardown), not into it

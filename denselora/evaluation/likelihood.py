@@ -1,0 +1,183 @@
+"""Scoring options by likelihood: each option's summed log-probability as the continuation of a prompt.
+
+This is how lm-evaluation-harness scores multiple-choice tasks (``output_type: multiple_choice``), and the rules
+here are its rules, so that the two agree item by item:
+
+- a context's trailing whitespace moves to the front of each continuation, the context and the whole text are
+  tokenized separately, and the continuation's tokens are the whole text's past the context's length
+  (``TemplateLM._encode_pair`` in ``lm_eval/api/model.py``);
+- ``acc`` picks the option with the highest summed log-probability, ``acc_norm`` the highest sum per character
+  of the option's text (``ConfigurableTask.process_results`` in ``lm_eval/api/task.py``; for ASCII options that
+  is per byte).
+
+Unlike the harness, the options of an item share their prompt's forward pass: the prompts of a batch run once,
+with the KV cache kept, and every option continues from its prompt's cache. One batch of items costs one
+forward over the prompts and one over all their options.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase
+
+from denselora.evaluation.generation import input_device
+
+__all__ = ["OptionChoice", "choose", "encode_pair", "option_loglikelihoods"]
+
+
+def encode_pair(tokenizer: PreTrainedTokenizerBase, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """Token ids of ``context`` and of ``continuation`` after it, split as lm-evaluation-harness splits them.
+
+    Args:
+        tokenizer: the model's tokenizer, with its own special-token defaults (a BOS if it adds one).
+        context: the prompt; must not be empty.
+        continuation: the text to score after it.
+
+    Returns:
+        ``(context ids, continuation ids)``: the context without its trailing whitespace, tokenized alone, and the
+        tokens of ``context + continuation`` past the context's length.
+    """
+    if not context:
+        raise ValueError("a likelihood prompt must not be empty")
+    stripped = context.rstrip()
+    continuation = context[len(stripped) :] + continuation
+    whole = tokenizer(stripped + continuation)["input_ids"]
+    context_ids = tokenizer(stripped)["input_ids"]
+    return list(context_ids), list(whole[len(context_ids) :])
+
+
+@torch.no_grad()
+def option_loglikelihoods(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    contexts: Sequence[str],
+    continuations: Sequence[Sequence[str]],
+) -> list[list[float]]:
+    """The summed log-probability of each continuation of each context, in one pass over a batch.
+
+    Args:
+        model: a Hugging Face causal LM that takes ``past_key_values``, ``position_ids`` and ``logits_to_keep``
+            (a PEFT model passes them on), in eval mode.
+        tokenizer: its tokenizer (``pad_token_id`` set).
+        contexts: ``batch`` prompts.
+        continuations: for each prompt, the texts to score after it (any number per prompt, at least one).
+
+    Returns:
+        For each prompt, the summed log-probability (natural log) of each of its continuations, in float64
+        precision from float32 log-softmax.
+    """
+    if len(contexts) != len(continuations):
+        raise ValueError(f"{len(contexts)} contexts but {len(continuations)} lists of continuations")
+    if any(len(options) == 0 for options in continuations):
+        raise ValueError("every context needs at least one continuation to score")
+    if not contexts:
+        return []
+    device = input_device(model)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    prompt_ids: list[list[int]] = []
+    option_ids: list[list[int]] = []  # one row per (item, option), item-major
+    owner: list[int] = []  # the item of each option row
+    for item, (context, options) in enumerate(zip(contexts, continuations, strict=True)):
+        shared = None
+        for option in options:
+            context_ids, continuation_ids = encode_pair(tokenizer, context, option)
+            if not continuation_ids:
+                raise ValueError(f"the continuation {option!r} of item {item} has no tokens")
+            shared = context_ids if shared is None else shared
+            option_ids.append(continuation_ids)
+            owner.append(item)
+        prompt_ids.append(shared)
+
+    # The prompts, left-padded: every prompt ends in the last column, whose logits predict each option's first token.
+    width = max(len(ids) for ids in prompt_ids)
+    prompts = torch.full((len(prompt_ids), width), pad, dtype=torch.long)
+    prompt_mask = torch.zeros_like(prompts)
+    for row, ids in enumerate(prompt_ids):
+        prompts[row, width - len(ids) :] = torch.tensor(ids)
+        prompt_mask[row, width - len(ids) :] = 1
+    prompt_positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=prompts.to(device),
+        attention_mask=prompt_mask.to(device),
+        position_ids=prompt_positions.to(device),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    first_logits = out.logits[:, -1].float()  # [items, vocab]
+    cache = getattr(out, "cache", None) or out.past_key_values
+    index = torch.tensor(owner, device=device)
+    cache.reorder_cache(index)  # each option row gets its prompt's keys and values
+
+    # The options, right-padded after their prompts.
+    length = max(len(ids) for ids in option_ids)
+    options = torch.full((len(option_ids), length), pad, dtype=torch.long)
+    option_mask = torch.zeros_like(options)
+    for row, ids in enumerate(option_ids):
+        options[row, : len(ids)] = torch.tensor(ids)
+        option_mask[row, : len(ids)] = 1
+    prompt_lengths = prompt_mask.sum(-1)[torch.tensor(owner)]
+    option_positions = prompt_lengths[:, None] + torch.arange(length)[None, :]
+    out = model(
+        input_ids=options.to(device),
+        attention_mask=torch.cat([prompt_mask[torch.tensor(owner)], option_mask], dim=1).to(device),
+        position_ids=option_positions.to(device),
+        use_cache=True,
+        **_cache_argument(model, cache),
+    )
+    # Token t of an option is predicted by the prompt's last position (t = 0) or by option position t - 1.
+    logits = torch.cat([first_logits[index][:, None], out.logits[:, :-1].float()], dim=1)  # [rows, length, vocab]
+    targets = options.to(device)
+    token_logprobs = torch.gather(logits, -1, targets[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
+    sums = (token_logprobs.double() * option_mask.to(device)).sum(-1).tolist()
+
+    scores: list[list[float]] = [[] for _ in contexts]
+    for item, value in zip(owner, sums, strict=True):
+        scores[item].append(value)
+    return scores
+
+
+def _cache_argument(model: nn.Module, cache: Any) -> dict[str, Any]:
+    """``{"cache": cache}`` for transformers releases that name the argument so, else ``past_key_values``.
+
+    A PEFT model's forward takes ``**kwargs`` and hands them on, so the name is read from the model it wraps.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    parameters = inspect.signature(inner.forward).parameters
+    return {"cache": cache} if "cache" in parameters else {"past_key_values": cache}
+
+
+@dataclass(frozen=True)
+class OptionChoice:
+    """The options an item's log-likelihoods pick.
+
+    Attributes:
+        loglikelihoods: each option's summed log-probability.
+        choice: the index ``acc`` picks (highest sum).
+        choice_norm: the index ``acc_norm`` picks (highest sum per character of the option's text).
+    """
+
+    loglikelihoods: tuple[float, ...]
+    choice: int
+    choice_norm: int
+
+
+def choose(loglikelihoods: Sequence[float], choices: Sequence[str]) -> OptionChoice:
+    """Pick by ``acc`` and by ``acc_norm`` (ties go to the first option, as ``numpy.argmax``).
+
+    Args:
+        loglikelihoods: each option's summed log-probability.
+        choices: the options' texts, whose lengths in characters normalise ``acc_norm`` (without any delimiter
+            that the continuation put in front of them, as the harness counts them).
+    """
+    if len(loglikelihoods) != len(choices) or not choices:
+        raise ValueError(f"{len(loglikelihoods)} log-likelihoods for {len(choices)} options")
+    values = [float(value) for value in loglikelihoods]
+    normalised = [value / max(1, len(text)) for value, text in zip(values, choices, strict=True)]
+    return OptionChoice(tuple(values), values.index(max(values)), normalised.index(max(normalised)))
