@@ -11,8 +11,9 @@ here are its rules, so that the two agree item by item:
   is per byte).
 
 Unlike the harness, the options of an item share their prompt's forward pass: the prompts of a batch run once,
-with the KV cache kept, and every option continues from its prompt's cache. One batch of items costs one
-forward over the prompts and one over all their options.
+with the KV cache kept, and every option continues from its prompt's cache; and the tokens that every prompt of
+the batch starts with (the template's preamble) run once for all of them. One batch of items costs a forward
+over one preamble, one over the rest of the prompts, and one over all their options.
 """
 
 from __future__ import annotations
@@ -95,23 +96,38 @@ def option_loglikelihoods(
             owner.append(item)
         prompt_ids.append(shared)
 
-    # The prompts, left-padded: every prompt ends in the last column, whose logits predict each option's first token.
-    width = max(len(ids) for ids in prompt_ids)
-    prompts = torch.full((len(prompt_ids), width), pad, dtype=torch.long)
-    prompt_mask = torch.zeros_like(prompts)
-    for row, ids in enumerate(prompt_ids):
+    # The tokens every prompt of the batch starts with (the template's preamble) run once, for one row, and their
+    # keys and values are shared by all rows; the rest of each prompt, left-padded after them, ends in the last
+    # column, whose logits predict each option's first token.
+    rows = len(prompt_ids)
+    shared_length = _shared_prefix_length(prompt_ids) if rows > 1 else 0
+    cache_argument: dict[str, Any] = {}
+    if shared_length >= MIN_SHARED_PREFIX:
+        out = model(input_ids=torch.tensor([prompt_ids[0][:shared_length]], device=device), use_cache=True,
+                    logits_to_keep=1)  # fmt: skip
+        cache = _returned_cache(out)
+        cache.reorder_cache(torch.zeros(rows, dtype=torch.long, device=device))
+        cache_argument = _cache_argument(model, cache)
+    else:
+        shared_length = 0
+    rests = [ids[shared_length:] for ids in prompt_ids]
+    width = max(len(ids) for ids in rests)
+    prompts = torch.full((rows, width), pad, dtype=torch.long)
+    rest_mask = torch.zeros_like(prompts)
+    for row, ids in enumerate(rests):
         prompts[row, width - len(ids) :] = torch.tensor(ids)
-        prompt_mask[row, width - len(ids) :] = 1
-    prompt_positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+        rest_mask[row, width - len(ids) :] = 1
+    prompt_mask = torch.cat([torch.ones(rows, shared_length, dtype=torch.long), rest_mask], dim=1)
     out = model(
         input_ids=prompts.to(device),
         attention_mask=prompt_mask.to(device),
-        position_ids=prompt_positions.to(device),
+        position_ids=(shared_length + (rest_mask.cumsum(-1) - 1).clamp(min=0)).to(device),
         use_cache=True,
         logits_to_keep=1,
+        **cache_argument,
     )
     first_logits = out.logits[:, -1].float()  # [items, vocab]
-    cache = getattr(out, "cache", None) or out.past_key_values
+    cache = _returned_cache(out)
     index = torch.tensor(owner, device=device)
     cache.reorder_cache(index)  # each option row gets its prompt's keys and values
 
@@ -131,16 +147,44 @@ def option_loglikelihoods(
         use_cache=True,
         **_cache_argument(model, cache),
     )
-    # Token t of an option is predicted by the prompt's last position (t = 0) or by option position t - 1.
-    logits = torch.cat([first_logits[index][:, None], out.logits[:, :-1].float()], dim=1)  # [rows, length, vocab]
+    # Token t of an option is predicted by the prompt's last position (t = 0) or by option position t - 1. The
+    # log-softmax runs over the real tokens only: over the padding too it would cost more than the model's head.
     targets = options.to(device)
-    token_logprobs = torch.gather(logits, -1, targets[..., None])[..., 0] - torch.logsumexp(logits, dim=-1)
-    sums = (token_logprobs.double() * option_mask.to(device)).sum(-1).tolist()
+    first = _token_logprobs(first_logits[index], targets[:, 0])
+    real = option_mask[:, 1:].bool().to(device)
+    rest = torch.zeros(real.shape, dtype=torch.float64, device=device)
+    rest[real] = _token_logprobs(out.logits[:, :-1][real].float(), targets[:, 1:][real])
+    sums = (first + rest.sum(-1)).tolist()
 
     scores: list[list[float]] = [[] for _ in contexts]
     for item, value in zip(owner, sums, strict=True):
         scores[item].append(value)
     return scores
+
+
+#: Shorter common prompt starts than this are not worth a forward pass of their own.
+MIN_SHARED_PREFIX = 8
+
+
+def _shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """The number of tokens all ``rows`` start with, leaving each row at least one token of its own."""
+    shortest = min(len(row) for row in rows) - 1
+    length = 0
+    while length < shortest and all(row[length] == rows[0][length] for row in rows):
+        length += 1
+    return length
+
+
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(logits)[target]`` of each row (``[n, vocab]`` and ``[n]``), in float64."""
+    picked = torch.gather(logits, -1, targets[:, None])[:, 0]
+    return (picked - torch.logsumexp(logits, dim=-1)).double()
+
+
+def _returned_cache(output: Any) -> Any:
+    """The KV cache a forward returned (``cache`` in newer transformers releases, ``past_key_values`` before)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def _cache_argument(model: nn.Module, cache: Any) -> dict[str, Any]:

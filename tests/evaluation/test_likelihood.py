@@ -98,3 +98,24 @@ def test_bad_requests_are_refused(tiny_model, tiny_tokenizer):
     with pytest.raises(ValueError, match="contexts"):
         option_loglikelihoods(tiny_model, tiny_tokenizer, ["a", "b"], [["x"]])
     assert option_loglikelihoods(tiny_model, tiny_tokenizer, [], []) == []
+
+
+def test_prompts_that_share_a_preamble_run_it_once_and_score_the_same(tiny_model, tiny_tokenizer):
+    from denselora.data.prompts import format_prompt
+    from denselora.evaluation import likelihood
+
+    contexts = [format_prompt("alpaca", question) for question in ("Is ice cold?", "Which is larger, 3 or 4?", "Why")]
+    options = [["yes", "no"], ["3", "4", "neither of them"], ["because"]]
+    calls = []
+    hook = tiny_model.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
+                                            with_kwargs=True)  # fmt: skip
+    try:
+        got = option_loglikelihoods(tiny_model, tiny_tokenizer, contexts, options)
+    finally:
+        hook.remove()
+    shared = likelihood._shared_prefix_length([encode_pair(tiny_tokenizer, c, "x")[0] for c in contexts])
+    assert shared >= likelihood.MIN_SHARED_PREFIX
+    assert calls[0] == (1, shared)  # the preamble, once
+    assert calls[1][0] == 3 and len(calls) == 3  # the rest of the prompts, then all six options
+    for context, choices, scores in zip(contexts, options, got, strict=True):
+        assert scores == pytest.approx(reference(tiny_model, tiny_tokenizer, context, choices), abs=1e-4)
