@@ -1,8 +1,13 @@
 """``python -m denselora report``: the evaluation results of several runs as one markdown table (paper Tab. 1).
 
 Each run directory contributes one row, from three files the trainer writes into it: ``evaluation/results.json``
-(per-dataset accuracy and the mean, from ``test``), ``config.yaml`` (method, rank, targets and the ablation
+(per-dataset scores and the mean, from ``test``), ``config.yaml`` (method, rank, targets and the ablation
 switches) and ``parameters.json`` (the trainable share, written when fitting starts).
+
+``--metric`` chooses the score: the generation ``accuracy`` (the paper's) or, for runs tested with
+``scoring: likelihood`` or ``both``, ``acc`` or ``acc_norm``, each with its 95 % interval. ``--against RUN`` adds a
+second table: each run's difference from that run on the items both scored, with McNemar's exact p-value
+(:mod:`denselora.evaluation.paired`), read from the runs' ``evaluation/predictions/<dataset>.jsonl``.
 """
 
 from __future__ import annotations
@@ -18,13 +23,22 @@ import yaml
 from denselora.adapter.options import Activation
 from denselora.cli.run_dirs import require_file, require_run_dir
 from denselora.errors import DataError
-from denselora.run_layout import CONFIG_FILE, EVALUATION_DIR, RESULTS_JSON_FILE
+from denselora.evaluation.paired import PairedComparison, compare_paired
+from denselora.evaluation.results import interval95
+from denselora.run_layout import CONFIG_FILE, EVALUATION_DIR, PREDICTIONS_DIR, RESULTS_JSON_FILE
 from denselora.training.parameter_record import read_parameter_record
 
 __all__ = ["RunSummary", "build_parser", "main", "markdown_table", "summarise_run"]
 
 
 RESULTS_FILE = f"{EVALUATION_DIR}/{RESULTS_JSON_FILE}"
+
+#: ``--metric`` -> (where ``results.json`` keeps a dataset's score, the per-item field of the predictions).
+METRICS = {
+    "accuracy": ("accuracy", "correct"),
+    "acc": ("likelihood.acc", "correct_choice"),
+    "acc_norm": ("likelihood.acc_norm", "correct_choice_norm"),
+}
 
 #: The paper's column names for the LLM-Adapters test sets.
 DATASET_NAMES = {
@@ -63,8 +77,10 @@ class RunSummary:
         targets: the adapted modules in the paper's letters (``QKVUD``), or their names.
         setting: what else differs from the recipe: ``Only Matrix``, ``Freeze``, ``10 % data``, ...
         trainable_percent: trainable parameters in % of all, from ``parameters.json``.
-        accuracy: per dataset (as named in ``results.json``), in ``[0, 1]``.
+        accuracy: the chosen metric per dataset (as named in ``results.json``), in ``[0, 1]``.
         mean: the unweighted mean over the run's datasets, in ``[0, 1]``.
+        interval: half the width of each dataset's 95 % interval (likelihood metrics only).
+        path: the run directory.
     """
 
     run: str
@@ -75,6 +91,8 @@ class RunSummary:
     trainable_percent: float | None
     accuracy: dict[str, float] = field(default_factory=dict)
     mean: float = float("nan")
+    interval: dict[str, float] = field(default_factory=dict)
+    path: Path | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,33 +106,73 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("runs", nargs="+", type=Path, help="run directories, one row each, in this order")
     parser.add_argument("-o", "--output", type=Path, default=None, help="also write the table to this file")
+    parser.add_argument(
+        "--metric",
+        choices=list(METRICS),
+        default="accuracy",
+        help="accuracy: the generated answers' (the paper's); acc, acc_norm: by likelihood (runs tested with "
+        "model.init_args.scoring likelihood or both), with 95 %% intervals",
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="also tabulate each run's difference from this run on the items both scored, with McNemar's exact p",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    table = markdown_table([summarise_run(path) for path in args.runs])
+    summaries = [summarise_run(path, args.metric) for path in args.runs]
+    table = markdown_table(summaries)
+    if args.against is not None:
+        reference = summarise_run(args.against, args.metric)
+        table += "\n\n" + paired_table(summaries, reference, args.metric)
     print(table)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(table + "\n")
 
 
-def summarise_run(path: str | Path) -> RunSummary:
+def summarise_run(path: str | Path, metric: str = "accuracy") -> RunSummary:
     """Read one run directory.
+
+    Args:
+        path: the run directory.
+        metric: one of :data:`METRICS`.
 
     Raises:
         MissingRunFileError: the directory or its ``evaluation/results.json`` does not exist.
-        DataError: ``results.json`` is not what the evaluation writes.
+        DataError: ``results.json`` is not what the evaluation writes, or lacks the metric (the message says which
+            ``--metric`` it has).
     """
     run_dir = require_run_dir(path)
     results_path = require_file(run_dir, RESULTS_FILE, "`test` (or `fit` with test_after_fit: true)")
     try:
         results = json.loads(results_path.read_text())
-        accuracy = {name: float(entry["accuracy"]) for name, entry in results["datasets"].items()}
-        mean = float(results["mean_accuracy"])
+        datasets = dict(results["datasets"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise DataError(f"{results_path} is not an evaluation result of this trainer ({err!r})") from None
+    accuracy: dict[str, float] = {}
+    interval: dict[str, float] = {}
+    for name, entry in datasets.items():
+        score = _score(entry, metric)
+        if score is None:
+            continue
+        accuracy[name] = score
+        if metric != "accuracy":
+            counts = entry["likelihood"]
+            right = counts["correct"] if metric == "acc" else counts["correct_norm"]
+            interval[name] = interval95(int(right), int(counts["scored"]))
+    if not accuracy:
+        has = [name for name in METRICS if any(_score(entry, name) is not None for entry in datasets.values())]
+        raise DataError(
+            f"{results_path} has no {metric!r} for any dataset; it has "
+            f"{', '.join(f'--metric {name}' for name in has) or 'no score this report reads'}"
+        )
+    mean = sum(accuracy.values()) / len(accuracy)
 
     config = _read_config(run_dir)
     adapter = _get(config, "model", "init_args", "adapter") or {}
@@ -130,7 +188,22 @@ def summarise_run(path: str | Path) -> RunSummary:
         trainable_percent=record.get("trainable_percent"),
         accuracy=accuracy,
         mean=mean,
+        interval=interval,
+        path=run_dir,
     )
+
+
+def _score(entry: Any, metric: str) -> float | None:
+    """A dataset's ``metric`` from its ``results.json`` entry, ``None`` when that run did not measure it."""
+    value: Any = entry
+    for key in METRICS[metric][0].split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None or (metric == "accuracy" and isinstance(entry, dict) and entry.get("generated") is False):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"a results.json entry holds {value!r} as its {metric}") from None
 
 
 def markdown_table(summaries: list[RunSummary]) -> str:
@@ -149,11 +222,76 @@ def markdown_table(summaries: list[RunSummary]) -> str:
             s.targets or "–",
             s.setting or "–",
             _format_percent(s.trainable_percent),
-            *(f"{100 * s.accuracy[d]:.1f}" if d in s.accuracy else "–" for d in datasets),
+            *(_cell(s, d) for d in datasets),
             f"**{100 * s.mean:.1f}**",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(summary: RunSummary, dataset: str) -> str:
+    if dataset not in summary.accuracy:
+        return "–"
+    if dataset in summary.interval:
+        return f"{100 * summary.accuracy[dataset]:.1f} ± {100 * summary.interval[dataset]:.1f}"
+    return f"{100 * summary.accuracy[dataset]:.1f}"
+
+
+def paired_table(summaries: list[RunSummary], reference: RunSummary, metric: str) -> str:
+    """Each run's difference from ``reference`` in points, per dataset and over all items both scored, with
+    McNemar's exact p-value: ``+10.3 (p<0.001)``.
+
+    Raises:
+        MissingRunFileError: a run lacks the predictions of a dataset both report.
+        DataError: a predictions file lacks the metric's per-item field.
+    """
+    datasets = list(dict.fromkeys(name for s in summaries for name in s.accuracy if name in reference.accuracy))
+    header = ["run", *(DATASET_NAMES.get(d, d) for d in datasets), "all items"]
+    lines = [
+        f"Difference from {reference.run} in points ({metric}; McNemar's exact p, paired on items)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(datasets) + 1),
+    ]
+    reference_items = {d: _item_outcomes(reference, d, metric) for d in datasets}
+    for s in summaries:
+        cells = [s.run]
+        pooled_run: dict[tuple[str, int], bool] = {}
+        pooled_reference: dict[tuple[str, int], bool] = {}
+        for d in datasets:
+            if d not in s.accuracy:
+                cells.append("–")
+                continue
+            outcomes = _item_outcomes(s, d, metric)
+            cells.append(_paired_cell(compare_paired(outcomes, reference_items[d])))
+            pooled_run.update({(d, index): value for index, value in outcomes.items()})
+            pooled_reference.update({(d, index): value for index, value in reference_items[d].items()})
+        cells.append(_paired_cell(compare_paired(pooled_run, pooled_reference)) if pooled_run else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _paired_cell(comparison: PairedComparison) -> str:
+    p = comparison.p_value
+    shown = "p<0.001" if p < 0.001 else f"p={p:.3f}"
+    return f"{100 * comparison.difference:+.1f} ({shown})"
+
+
+def _item_outcomes(summary: RunSummary, dataset: str, metric: str) -> dict[Any, bool]:
+    assert summary.path is not None
+    relative = f"{EVALUATION_DIR}/{PREDICTIONS_DIR}/{dataset}.jsonl"
+    path = require_file(summary.path, relative, "`test` (it writes every item's outcome there)")
+    field_name = METRICS[metric][1]
+    outcomes = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            outcomes[row["index"]] = bool(row[field_name])
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise DataError(f"{path}, line {number}: no item outcome {field_name!r} ({err!r})") from None
+    return outcomes
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:

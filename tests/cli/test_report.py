@@ -1,6 +1,7 @@
 """``python -m denselora report``: one markdown row per run, like the paper's Tab. 1."""
 
 import json
+import math
 
 import pytest
 import yaml
@@ -90,3 +91,50 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys):
     assert "is not an evaluation result" in capsys.readouterr().err
     assert _exit_code(["report", "--help"]) == 0
     assert "Tab. 1" in capsys.readouterr().out
+
+
+def _likelihood_run(root, name, outcomes: dict[str, list[tuple[bool, bool]]]):
+    """A run tested by likelihood: per dataset, each item's (acc right, acc_norm right)."""
+    adapter = {"class_path": "denselora.methods.DenseLoRA", "init_args": {"r": 16}}
+    run_dir = _fake_run(root, name, {"x": 0.0}, adapter)
+    datasets = {}
+    (run_dir / "evaluation" / "predictions").mkdir()
+    for dataset, items in outcomes.items():
+        rows = [{"index": i, "correct_choice": a, "correct_choice_norm": n} for i, (a, n) in enumerate(items)]
+        lines = "\n".join(json.dumps(row) for row in rows)
+        (run_dir / "evaluation" / "predictions" / f"{dataset}.jsonl").write_text(lines + "\n")
+        right, right_norm = sum(a for a, _ in items), sum(n for _, n in items)
+        datasets[dataset] = {
+            "generated": False,
+            "accuracy": None,
+            "likelihood": {
+                "acc": right / len(items),
+                "acc_norm": right_norm / len(items),
+                "correct": right,
+                "correct_norm": right_norm,
+                "scored": len(items),
+            },
+        }
+    (run_dir / "evaluation" / "results.json").write_text(json.dumps({"datasets": datasets, "mean_acc": 0.0}))
+    return run_dir
+
+
+def test_likelihood_metrics_with_intervals_and_a_paired_test(tmp_path, capsys):
+    zero_shot = _likelihood_run(tmp_path, "zero", {"ARC-Easy": [(False, False)] * 20 + [(True, True)] * 20})
+    tuned = _likelihood_run(tmp_path, "tuned", {"ARC-Easy": [(True, True)] * 30 + [(False, False)] * 10})
+    assert _exit_code(["report", str(zero_shot), str(tuned), "--metric", "acc_norm", "--against", str(zero_shot)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    # 50 % of 40 items: 1.96 * sqrt(0.25 / 39) = 15.7 points either side.
+    assert lines[2] == "| zero/version_0 | DenseLoRA | 16 | – | – | – | 50.0 ± 15.7 | **50.0** |"
+    assert lines[3].endswith("| 75.0 ± 13.6 | **75.0** |")
+    assert lines[5].startswith("Difference from zero/version_0 in points (acc_norm; McNemar's exact p")
+    assert lines[-2] == "| zero/version_0 | +0.0 (p=1.000) | +0.0 (p=1.000) |"
+    # Items 0-19: only the tuned run right (20); items 30-39: only the zero-shot run right (10).
+    p = 2 * sum(math.comb(30, i) for i in range(11)) / 2**30
+    assert lines[-1] == f"| tuned/version_0 | +25.0 (p={p:.3f}) | +25.0 (p={p:.3f}) |"
+
+
+def test_a_metric_the_runs_lack_is_named(tmp_path, capsys):
+    run = _likelihood_run(tmp_path, "zero", {"boolq": [(True, False)] * 4})
+    assert _exit_code(["report", str(run)]) == 2
+    assert "has no 'accuracy' for any dataset; it has --metric acc, --metric acc_norm" in capsys.readouterr().err
