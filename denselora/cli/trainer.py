@@ -208,6 +208,19 @@ class DenseLoRACLI(LightningCLI):
                 f"--trainer.{setting} 0 trains nothing, and would export the adapter as it was initialised; to "
                 "evaluate that (the base model's own answers), run test instead of fit"
             )
+        if self._get(self.config, "test_after_fit", default=False):
+            self._check_test_sets()
+
+    def _check_test_sets(self) -> None:
+        """Before training, what the test after it would refuse: a set the model's ``scoring`` cannot score."""
+        from denselora.evaluation import check_scoring
+
+        scoring = getattr(self.model, "scoring", None)
+        setup = getattr(self.datamodule, "setup", None)
+        if scoring is None or not getattr(self.datamodule, "eval_dataset_names", None) or setup is None:
+            return
+        setup("test")  # loads and tokenizes the test sets, which the test then finds loaded
+        check_scoring(self.datamodule.eval_sets, scoring)
 
     def before_test(self) -> None:
         self._warn_without_checkpoint("test")

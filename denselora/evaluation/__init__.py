@@ -1,6 +1,6 @@
-"""Generation-based evaluation: batched beam search, scoring, accuracy tables and prediction files."""
+"""Evaluation: generation (batched beam search) or likelihood scoring, accuracy tables and prediction files."""
 
-from denselora.evaluation.evaluator import Evaluator, evaluate
+from denselora.evaluation.evaluator import Evaluator, check_scoring, evaluate
 from denselora.evaluation.generation import generate_completions, input_device
 from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult
 
@@ -9,6 +9,7 @@ __all__ = [
     "EvaluationResult",
     "Evaluator",
     "ItemResult",
+    "check_scoring",
     "evaluate",
     "generate_completions",
     "input_device",

@@ -61,7 +61,7 @@ from denselora.path_names import checked_name
 from denselora.run_layout import PREDICTIONS_DIR, RESULTS_JSON_FILE, RESULTS_MARKDOWN_FILE
 from denselora.tasks import score
 
-__all__ = ["SCORING_MODES", "Evaluator", "evaluate"]
+__all__ = ["SCORING_MODES", "Evaluator", "check_scoring", "evaluate"]
 
 #: How ``test`` scores: the paper's generated answers, the options' likelihood, or both.
 SCORING_MODES = ("generate", "likelihood", "both")
@@ -345,6 +345,21 @@ def _scores_options(eval_set: EvalSet, scoring: str) -> bool:
             raise DataError(f"test set {eval_set.name!r} cannot be scored by likelihood: {eval_set.choices_problem}")
         return False
     return True
+
+
+def check_scoring(eval_sets: Sequence[EvalSet], scoring: str) -> None:
+    """Raise now what :class:`Evaluator` would raise at the first test batch: an unknown ``scoring``, a set that
+    ``likelihood`` cannot score (no options), a set that ``generate`` cannot score (no gold answers).
+
+    Raises:
+        ConfigError: ``scoring`` is not one of :data:`SCORING_MODES`.
+        DataError: naming the set and the setting that would score it.
+    """
+    if scoring not in SCORING_MODES:
+        raise ConfigError(f"scoring must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
+    for eval_set in eval_sets:
+        _generates(eval_set, scoring)
+        _scores_options(eval_set, scoring)
 
 
 def evaluate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.training.cli_runs import run, run_dirs, tiny_run_args
@@ -34,3 +35,31 @@ def test_fit_then_test_by_likelihood_logs_acc_and_acc_norm(tmp_path, capsys):
     assert logged.value == results["datasets"]["synth_choice"]["likelihood"]["acc"]
     config = (run_dir / "config.yaml").read_text()
     assert "train_target: option_text" in config and "scoring: both" in config
+
+
+def test_a_set_that_cannot_be_scored_so_is_refused_before_training(tmp_path, capsys):
+    args = tiny_run_args(
+        tmp_path,
+        "--data.init_args.eval_datasets", "[synth_choice, synth_math]",
+        "--model.init_args.scoring", "likelihood",
+        "--test_after_fit", "true",
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        run(args)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "error: test set 'synth_math' cannot be scored by likelihood: record 0 of" in error
+    assert "lists no options" in error and "Traceback" not in error
+    # Refused before any training step: no checkpoint was written.
+    assert not list((tmp_path / "runs").glob("*/version_*/checkpoints/*.ckpt"))
+
+
+def test_test_by_likelihood_of_a_set_without_options_exits_2(tmp_path, capsys):
+    args = tiny_run_args(
+        tmp_path, "--data.init_args.eval_datasets", "[synth_math]", "--model.init_args.scoring", "likelihood",
+        subcommand="test",
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        run(args)
+    assert exit_info.value.code == 2
+    assert "error: test set 'synth_math' cannot be scored by likelihood" in capsys.readouterr().err
