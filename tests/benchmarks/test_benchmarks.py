@@ -51,3 +51,19 @@ def test_answer_tokens_learn_only_the_last_tokens():
     expected = model(input_ids=input_ids, labels=labels).loss
     torch.testing.assert_close(loss_of(model, input_ids, 3), expected, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(loss_of(model, input_ids, 0), model(input_ids=input_ids, labels=input_ids).loss)
+
+
+def test_scoring_table(capsys, quickstart_root, tmp_path):
+    from benchmarks import scoring
+    from denselora.models import load_tokenizer
+
+    tokenizer = load_tokenizer("denselora/tiny")
+    build_tiny_llama(vocab_size=len(tokenizer), max_position_embeddings=256).save_pretrained(tmp_path / "model")
+    rates = scoring.main(
+        ["--model", str(tmp_path / "model"), "--tokenizer", "denselora/tiny", "--data-dir", str(quickstart_root),
+         "--dataset", "synth_choice", "--items", "4", "--batch", "4", "--rounds", "2"]
+    )  # fmt: skip
+    assert list(rates) == ["likelihood", "greedy", "4 beams"]
+    assert all(len(values) == 2 and min(values) > 0 for values in rates.values())
+    table = capsys.readouterr().out
+    assert "| likelihood | " in table and "| 1.00x |" in table and "| 4 beams |" in table
