@@ -1,7 +1,7 @@
 """``python -m denselora``: the trainer (``fit``, ``validate``, ``test``, ``predict``) and the run tools.
 
-``figure`` and ``report`` read finished runs and are dispatched here, before LightningCLI (which knows only
-its own subcommands) is even imported; everything else goes to :func:`denselora.cli.main`.
+``figure``, ``report`` and ``lm-eval`` read finished runs and are dispatched here, before LightningCLI (which
+knows only its own subcommands) is even imported; everything else goes to :func:`denselora.cli.main`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,13 @@ writes it -> what reads it::
     │   ├── results.md              the accuracy table -> the outputs block that ends the command names it
     │   ├── results.json            the same numbers -> report
     │   └── predictions/            <dataset>.jsonl, every answer and its score -> whoever checks a run
-    └── predictions/                predict: <name>.jsonl, beside <name>.config.yaml when in an earlier run
+    ├── predictions/                predict: <name>.jsonl, beside <name>.config.yaml when in an earlier run
+    └── lm_eval/                    the lm-eval command, given a checkpoint or the adapter of this run
+        ├── results.md, results.json  lm-eval's table and results dict
+        ├── samples_<task>.jsonl    every request and its response (--log_samples)
+        └── tasks/llm_adapters/     the LLM-Adapters task YAMLs and docs written from --data_dir
+
+A bare base has no run directory: the lm-eval command writes to ``runs/lm_eval/<model name>/`` for it.
 
 Only the names are here; the modules that write and read the files build their paths from these.
 """
@@ -32,6 +38,7 @@ __all__ = [
     "EVALUATION_DIR",
     "HPARAMS_FILE",
     "LAST_CHECKPOINT_FILE",
+    "LM_EVAL_DIR",
     "PARAMETER_RECORD",
     "PREDICTIONS_DIR",
     "RESULTS_JSON_FILE",
@@ -58,5 +65,8 @@ ADAPTER_EXPORT_DIR = "adapter"
 EVALUATION_DIR = "evaluation"
 RESULTS_MARKDOWN_FILE = "results.md"
 RESULTS_JSON_FILE = "results.json"
+#: ``python -m denselora lm-eval``'s output folder; also ``runs/lm_eval/`` for a bare base.
+LM_EVAL_DIR = "lm_eval"
+
 #: Both ``<run>/predictions`` (predict) and ``<run>/evaluation/predictions`` (test).
 PREDICTIONS_DIR = "predictions"

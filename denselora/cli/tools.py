@@ -1,4 +1,4 @@
-"""Commands that read finished runs: ``python -m denselora figure`` and ``python -m denselora report``.
+"""Commands that read finished runs: ``python -m denselora figure``, ``report`` and ``lm-eval``.
 
 Each command module has ``main(argv)`` (an ``argparse`` command line); :func:`run_tool` runs one and turns a
 user error into one message on stderr and exit code 2, as the trainer's command line does.
@@ -18,12 +18,14 @@ __all__ = ["SUMMARIES", "TOOLS", "run_tool"]
 TOOLS = {
     "figure": "denselora.cli.figure",
     "report": "denselora.cli.report",
+    "lm-eval": "denselora.cli.lm_eval",
 }
 
 #: Command name -> what it does, for ``python -m denselora --help``.
 SUMMARIES = {
     "figure": "heatmaps of DenseLoRA's |dM| beside LoRA's |dA|, |dB| from two runs, as a PNG (paper App. B.3)",
     "report": "the evaluation results of several runs as one markdown table (paper Tab. 1)",
+    "lm-eval": "lm-evaluation-harness tasks on a run's checkpoint or adapter, or a bare base, offline",
 }
 
 
