@@ -6,7 +6,7 @@
 trains only its own ``r x r`` matrix ``M``.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from denselora.adapter import (
     DenseLoRAConfig,
