@@ -63,15 +63,15 @@ def option_loglikelihoods(
     """The summed log-probability of each continuation of each context, in one pass over a batch.
 
     Args:
-        model: a Hugging Face causal LM that takes ``past_key_values``, ``position_ids`` and ``logits_to_keep``
-            (a PEFT model passes them on), in eval mode.
-        tokenizer: its tokenizer (``pad_token_id`` set).
+        model: a Hugging Face causal LM that takes a KV cache, ``position_ids`` and ``logits_to_keep`` (a PEFT
+            model passes them on), in eval mode.
+        tokenizer: its tokenizer.
         contexts: ``batch`` prompts.
         continuations: for each prompt, the texts to score after it (any number per prompt, at least one).
 
     Returns:
-        For each prompt, the summed log-probability (natural log) of each of its continuations, in float64
-        precision from float32 log-softmax.
+        For each prompt, the summed log-probability (natural log) of each of its continuations, summed in float64
+        from a float32 log-softmax.
     """
     if len(contexts) != len(continuations):
         raise ValueError(f"{len(contexts)} contexts but {len(continuations)} lists of continuations")
@@ -86,71 +86,32 @@ def option_loglikelihoods(
     option_ids: list[list[int]] = []  # one row per (item, option), item-major
     owner: list[int] = []  # the item of each option row
     for item, (context, options) in enumerate(zip(contexts, continuations, strict=True)):
-        shared = None
         for option in options:
             context_ids, continuation_ids = encode_pair(tokenizer, context, option)
             if not continuation_ids:
                 raise ValueError(f"the continuation {option!r} of item {item} has no tokens")
-            shared = context_ids if shared is None else shared
             option_ids.append(continuation_ids)
             owner.append(item)
-        prompt_ids.append(shared)
+        prompt_ids.append(context_ids)  # the same for every option: the context is tokenized alone
 
-    # The tokens every prompt of the batch starts with (the template's preamble) run once, for one row, and their
-    # keys and values are shared by all rows; the rest of each prompt, left-padded after them, ends in the last
-    # column, whose logits predict each option's first token.
-    rows = len(prompt_ids)
-    shared_length = _shared_prefix_length(prompt_ids) if rows > 1 else 0
-    cache_argument: dict[str, Any] = {}
-    if shared_length >= MIN_SHARED_PREFIX:
-        out = model(input_ids=torch.tensor([prompt_ids[0][:shared_length]], device=device), use_cache=True,
-                    logits_to_keep=1)  # fmt: skip
-        cache = _returned_cache(out)
-        cache.reorder_cache(torch.zeros(rows, dtype=torch.long, device=device))
-        cache_argument = _cache_argument(model, cache)
-    else:
-        shared_length = 0
-    rests = [ids[shared_length:] for ids in prompt_ids]
-    width = max(len(ids) for ids in rests)
-    prompts = torch.full((rows, width), pad, dtype=torch.long)
-    rest_mask = torch.zeros_like(prompts)
-    for row, ids in enumerate(rests):
-        prompts[row, width - len(ids) :] = torch.tensor(ids)
-        rest_mask[row, width - len(ids) :] = 1
-    prompt_mask = torch.cat([torch.ones(rows, shared_length, dtype=torch.long), rest_mask], dim=1)
-    out = model(
-        input_ids=prompts.to(device),
-        attention_mask=prompt_mask.to(device),
-        position_ids=(shared_length + (rest_mask.cumsum(-1) - 1).clamp(min=0)).to(device),
-        use_cache=True,
-        logits_to_keep=1,
-        **cache_argument,
-    )
-    first_logits = out.logits[:, -1].float()  # [items, vocab]
-    cache = _returned_cache(out)
-    index = torch.tensor(owner, device=device)
-    cache.reorder_cache(index)  # each option row gets its prompt's keys and values
+    first_logits, cache, prompt_mask = _run_prompts(model, prompt_ids, pad, device)
+    rows = torch.tensor(owner)
+    cache.reorder_cache(rows.to(device))  # each option row gets its prompt's keys and values
 
     # The options, right-padded after their prompts.
-    length = max(len(ids) for ids in option_ids)
-    options = torch.full((len(option_ids), length), pad, dtype=torch.long)
-    option_mask = torch.zeros_like(options)
-    for row, ids in enumerate(option_ids):
-        options[row, : len(ids)] = torch.tensor(ids)
-        option_mask[row, : len(ids)] = 1
-    prompt_lengths = prompt_mask.sum(-1)[torch.tensor(owner)]
-    option_positions = prompt_lengths[:, None] + torch.arange(length)[None, :]
+    options, option_mask = _padded(option_ids, pad, left=False)
+    positions = prompt_mask.sum(-1)[rows][:, None] + torch.arange(options.shape[1])[None, :]
     out = model(
         input_ids=options.to(device),
-        attention_mask=torch.cat([prompt_mask[torch.tensor(owner)], option_mask], dim=1).to(device),
-        position_ids=option_positions.to(device),
+        attention_mask=torch.cat([prompt_mask[rows], option_mask], dim=1).to(device),
+        position_ids=positions.to(device),
         use_cache=True,
         **_cache_argument(model, cache),
     )
     # Token t of an option is predicted by the prompt's last position (t = 0) or by option position t - 1. The
     # log-softmax runs over the real tokens only: over the padding too it would cost more than the model's head.
     targets = options.to(device)
-    first = _token_logprobs(first_logits[index], targets[:, 0])
+    first = _token_logprobs(first_logits[rows.to(device)], targets[:, 0])
     real = option_mask[:, 1:].bool().to(device)
     rest = torch.zeros(real.shape, dtype=torch.float64, device=device)
     rest[real] = _token_logprobs(out.logits[:, :-1][real].float(), targets[:, 1:][real])
@@ -160,6 +121,54 @@ def option_loglikelihoods(
     for item, value in zip(owner, sums, strict=True):
         scores[item].append(value)
     return scores
+
+
+def _run_prompts(
+    model: nn.Module, prompt_ids: list[list[int]], pad: int, device: torch.device
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """Run the prompts of a batch, keeping their KV cache.
+
+    The tokens every prompt starts with (the template's preamble) run once, for one row, and their keys and values
+    are shared by all rows; the rest of each prompt follows, left-padded, so that every prompt ends in the last
+    column, whose logits predict each option's first token.
+
+    Returns:
+        The last position's logits ``[items, vocab]`` (float32), the cache, and the attention mask over the cached
+        positions ``[items, cached]`` (1 on a prompt's tokens).
+    """
+    rows = len(prompt_ids)
+    shared = _shared_prefix_length(prompt_ids) if rows > 1 else 0
+    cache_argument: dict[str, Any] = {}
+    if shared >= MIN_SHARED_PREFIX:
+        out = model(input_ids=torch.tensor([prompt_ids[0][:shared]], device=device), use_cache=True, logits_to_keep=1)
+        cache = _returned_cache(out)
+        cache.reorder_cache(torch.zeros(rows, dtype=torch.long, device=device))
+        cache_argument = _cache_argument(model, cache)
+    else:
+        shared = 0
+    prompts, rest_mask = _padded([ids[shared:] for ids in prompt_ids], pad, left=True)
+    prompt_mask = torch.cat([torch.ones(rows, shared, dtype=torch.long), rest_mask], dim=1)
+    out = model(
+        input_ids=prompts.to(device),
+        attention_mask=prompt_mask.to(device),
+        position_ids=(shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)).to(device),
+        use_cache=True,
+        logits_to_keep=1,
+        **cache_argument,
+    )
+    return out.logits[:, -1].float(), _returned_cache(out), prompt_mask
+
+
+def _padded(rows: list[list[int]], pad: int, *, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rows`` as one ``[n, longest]`` tensor padded with ``pad`` on the left or the right, and its mask."""
+    width = max(len(ids) for ids in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, values in enumerate(rows):
+        span = slice(width - len(values), width) if left else slice(0, len(values))
+        ids[row, span] = torch.tensor(values)
+        mask[row, span] = 1
+    return ids, mask
 
 
 #: Shorter common prompt starts than this are not worth a forward pass of their own.
