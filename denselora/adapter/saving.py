@@ -327,6 +327,16 @@ def _compare_tensors(tensors: dict[str, Tensor], params: dict[str, nn.Parameter]
     ]
     if not_float:
         problems.append(f"{len(not_float)} tensor(s) are not floating-point: " + "; ".join(not_float[:_SHOWN]))
+    # A NaN or an infinity (a run that diverged before it was saved) would make every output of the model non-finite.
+    not_finite = [
+        name
+        for name in params
+        if name in tensors and tensors[name].is_floating_point() and not bool(torch.isfinite(tensors[name]).all())
+    ]
+    if not_finite:
+        problems.append(
+            f"{len(not_finite)} tensor(s) hold NaN or infinite values (the run diverged?): {not_finite[:_SHOWN]}"
+        )
     return problems
 
 

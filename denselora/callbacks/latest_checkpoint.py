@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
+from denselora.errors import ConfigError
 from denselora.run_layout import CHECKPOINTS_DIR, LAST_CHECKPOINT_FILE
 from denselora.training.checkpoint_io import remove_stale_partials
 
@@ -54,7 +55,10 @@ class LatestCheckpoint(Callback):
 
     def __init__(self, every_n_train_steps: int = 50, filename: str = LAST_CHECKPOINT_FILE) -> None:
         if every_n_train_steps < 0:
-            raise ValueError(f"every_n_train_steps must be >= 0, got {every_n_train_steps}")
+            raise ConfigError(
+                f"latest_checkpoint.every_n_train_steps must be >= 0 (0: only after validation, at the end and on a "
+                f"stop), got {every_n_train_steps}"
+            )
         self.every_n_train_steps = every_n_train_steps
         self.filename = filename
         self._saved_at_step = -1

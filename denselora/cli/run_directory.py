@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 
 from denselora.run_layout import (
+    ADAPTER_EXPORT_DIR,
+    CHECKPOINTS_DIR,
     CONFIG_FILE,
     ENVIRONMENT_FILE,
     HPARAMS_FILE,
@@ -20,7 +22,7 @@ from denselora.run_layout import (
     TENSORBOARD_EVENTS_PREFIX,
 )
 
-__all__ = ["claim_version", "release_if_unused"]
+__all__ = ["claim_version", "release_if_unused", "trained_outputs"]
 
 _VERSION = re.compile(r"version_(\d+)")
 
@@ -64,3 +66,13 @@ def release_if_unused(path: str | os.PathLike) -> None:
 
 def _is_setup_record(name: str) -> bool:
     return name in SETUP_RECORDS or name.startswith(TENSORBOARD_EVENTS_PREFIX)
+
+
+def trained_outputs(path: str | os.PathLike) -> list[str]:
+    """What a fit left in the run directory ``path`` that a new fit there would overwrite: its checkpoints and its
+    exported adapter, as ``checkpoints/<name>.ckpt`` and ``adapter/``; empty when there are none."""
+    path = Path(path)
+    found = [f"{CHECKPOINTS_DIR}/{p.name}" for p in sorted((path / CHECKPOINTS_DIR).glob("*.ckpt"))]
+    if (path / ADAPTER_EXPORT_DIR).is_dir() and any((path / ADAPTER_EXPORT_DIR).iterdir()):
+        found.append(f"{ADAPTER_EXPORT_DIR}/")
+    return found

@@ -29,7 +29,8 @@ from denselora.callbacks import LatestCheckpoint, PredictionWriter, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.moved import moved_advice
-from denselora.cli.run_directory import claim_version, release_if_unused
+from denselora.cli.run_directory import claim_version, release_if_unused, trained_outputs
+from denselora.cli.settings import check_seed, check_trainer_settings
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, RunDirectoryError, UserError
 from denselora.run_layout import (
@@ -38,6 +39,7 @@ from denselora.run_layout import (
     CONFIG_FILE,
     ENVIRONMENT_FILE,
     EVALUATION_DIR,
+    LAST_CHECKPOINT_FILE,
     PREDICTIONS_DIR,
     RESULTS_MARKDOWN_FILE,
 )
@@ -122,6 +124,11 @@ class DenseLoRACLI(LightningCLI):
         except ArgumentError as err:
             # jsonargparse would print the whole usage (dozens of lines) before the one line that matters.
             raise ConfigError(_parse_error_message(parser, args, str(err))) from None
+        # Before LightningCLI seeds (it does so right after parsing) and before anything loads.
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        check_seed(config.get("seed_everything"))
+        check_trainer_settings(config.get("trainer") or {})
         self._check_checkpoint_path()
 
     def _check_checkpoint_path(self) -> None:
@@ -145,7 +152,34 @@ class DenseLoRACLI(LightningCLI):
         """
 
     def before_instantiate_classes(self) -> None:
+        self._refuse_to_overwrite_a_trained_run()
         self._claim_run_directories()
+
+    def _refuse_to_overwrite_a_trained_run(self) -> None:
+        """``fit`` into a run directory named by an explicit logger version, which already holds what an earlier
+        fit trained (checkpoints or an exported adapter), would overwrite them; only resuming from one of them
+        may write there."""
+        if self.config.get("subcommand") != "fit":
+            return
+        ckpt_path = self._get(self.config, "ckpt_path")
+        loggers = self._get(self.config, "trainer", default={}).get("logger")
+        for logger in loggers if isinstance(loggers, list) else [loggers]:
+            init_args = getattr(logger, "init_args", None)
+            version = None if init_args is None else init_args.get("version")
+            if version is None:
+                continue
+            save_dir = init_args.get("save_dir") or "lightning_logs"
+            name = init_args.get("name")
+            folder = f"version_{version}" if isinstance(version, int) else str(version)
+            run_dir = (Path(save_dir, name) if name else Path(save_dir)) / folder
+            trained = trained_outputs(run_dir)
+            resuming = ckpt_path is not None and Path(str(ckpt_path)).resolve().is_relative_to(run_dir.resolve())
+            if trained and not resuming:
+                raise RunDirectoryError(
+                    f"{run_dir} holds a trained run ({', '.join(trained)}), which this fit would overwrite; leave out "
+                    "--trainer.logger.init_args.version to start a new version beside it, or resume that run with "
+                    f"--ckpt_path {run_dir / CHECKPOINTS_DIR / LAST_CHECKPOINT_FILE}"
+                )
 
     def _claim_run_directories(self) -> None:
         """Give each versioned logger a ``version_N`` directory that no concurrent run can also take.

@@ -166,8 +166,13 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
         for name, value in (("template", template), ("eval_template", eval_template or template)):
             if value not in TEMPLATES:
                 raise DataError(f"{name} must be one of {', '.join(TEMPLATES)}, got {value!r}")
-        for entry in eval_datasets or []:
-            eval_set_name(entry)  # a name that leaves dataset/ is refused before anything runs
+        names = [eval_set_name(entry) for entry in eval_datasets or []]  # a name that leaves dataset/ is refused
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise DataError(
+                f"eval_datasets names {', '.join(repeated)} more than once; each test set's results and predictions "
+                "are kept under its name, so name each set once"
+            )
         if predict_file is not None:
             predict_output_name(predict_file)
         self.save_hyperparameters()

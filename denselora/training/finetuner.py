@@ -126,6 +126,10 @@ class FineTuner(L.LightningModule):
             )
         if num_beams < 1:
             raise ConfigError(f"model.num_beams must be at least 1, got {num_beams}")
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise ConfigError(
+                f"model.max_new_tokens must be at least 1, or null for each task's own budget; got {max_new_tokens}"
+            )
         if scoring not in SCORING_MODES:
             raise ConfigError(f"model.scoring must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
         self.adapter = adapter

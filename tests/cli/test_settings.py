@@ -1,0 +1,72 @@
+"""Settings that would train wrong, fail late or overwrite a trained run: one message and exit 2, before training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from denselora.errors import AdapterMismatchError
+from tests.training.cli_runs import run, run_dirs, tiny_run_args
+
+
+def _refused(args, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        run(args)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (("--trainer.accumulate_grad_batches", "-1"), "accumulate_grad_batches must be a whole number >= 1"),
+        (("--trainer.accumulate_grad_batches", "0"), "accumulate_grad_batches must be a whole number >= 1"),
+        (("--trainer.val_check_interval", "0"), "val_check_interval must be >= 1 training batches"),
+        (("--trainer.val_check_interval", "1.5"), "val_check_interval as a fraction of an epoch must be in (0, 1]"),
+        (("--trainer.log_every_n_steps", "0"), "log_every_n_steps must be a whole number >= 1"),
+        (("--trainer.max_steps", "-5"), "max_steps must be >= 0, or -1"),
+        (("--seed_everything", "-1"), "seed_everything must be a whole number from 0 to 4294967295"),
+        (("--seed_everything", str(2**40)), "seed_everything must be a whole number from 0 to 4294967295"),
+        (("--latest_checkpoint.every_n_train_steps", "-1"), "every_n_train_steps must be >= 0"),
+        (("--model.init_args.max_new_tokens", "0"), "max_new_tokens must be at least 1"),
+        (("--model.init_args.max_new_tokens", "-1"), "max_new_tokens must be at least 1"),
+        (("--data.init_args.eval_datasets", "[synth_boolq, synth_boolq]"), "names synth_boolq more than once"),
+    ],
+)
+def test_out_of_range_settings_are_refused_before_training(tmp_path, capsys, setting, message):
+    error = _refused(tiny_run_args(tmp_path, *setting), capsys)
+    assert message in error, error
+    assert not list((tmp_path / "runs").glob("*/version_*/checkpoints"))
+
+
+def test_fit_does_not_overwrite_a_trained_run_named_by_its_version(tmp_path, capsys):
+    version = ("--trainer.logger.init_args.version", "0")
+    run(tiny_run_args(tmp_path, *version))
+    (run_dir,) = run_dirs(tmp_path)
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    error = _refused(tiny_run_args(tmp_path, *version), capsys)
+    assert f"{run_dir} holds a trained run (checkpoints/" in error
+    assert "leave out --trainer.logger.init_args.version" in error
+    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+    # Resuming that run from its own checkpoint may write there.
+    last = run_dir / "checkpoints" / "last.ckpt"
+    run(tiny_run_args(tmp_path, *version, "--ckpt_path", str(last), "--trainer.max_steps", "8"))
+    assert torch.load(last, weights_only=True, map_location="cpu")["global_step"] == 8
+
+
+def test_an_adapter_with_non_finite_values_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from denselora import DenseLoRAConfig, apply_denselora, load_adapter, save_adapter
+    from tests.conftest import build_tiny_llama
+
+    model = apply_denselora(build_tiny_llama(), DenseLoRAConfig(r=4, target_modules=["q_proj"]))
+    save_adapter(model, tmp_path)
+    tensors = load_file(tmp_path / "adapter_model.safetensors")
+    name = next(iter(tensors))
+    tensors[name][0, 0] = float("nan")
+    save_file(tensors, tmp_path / "adapter_model.safetensors", {"format": "pt"})
+    with pytest.raises(AdapterMismatchError, match=r"1 tensor\(s\) hold NaN or infinite values"):
+        load_adapter(build_tiny_llama(), tmp_path)
