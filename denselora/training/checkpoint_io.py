@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ __all__ = ["CHECKPOINT_HINT", "AtomicCheckpointIO", "readable_checkpoint", "remo
 
 #: A checkpoint being written is ``.<name>.partial-<pid>`` until it is renamed into place.
 PARTIAL_MARK = ".partial-"
+#: Exactly the partial files :class:`AtomicCheckpointIO` writes: a hidden ``.ckpt`` name, the mark, a process id.
+_PARTIAL_CHECKPOINT = re.compile(r"\.(?P<name>.+\.ckpt)" + re.escape(PARTIAL_MARK) + r"(?P<pid>\d+)")
 
 CHECKPOINT_HINT = "give --ckpt_path a .ckpt that fit wrote, such as <run>/checkpoints/last.ckpt"
 
@@ -95,16 +98,17 @@ def readable_checkpoint(path: str | os.PathLike) -> Iterator[None]:
 def remove_stale_partials(directory: str | os.PathLike) -> list[Path]:
     """Delete the half-written checkpoints that a process killed while saving left in ``directory``.
 
-    A partial file is stale when the process named in it is no longer running; one still being written by a
-    live process is left alone. Returns the files removed.
+    Only files named as :class:`AtomicCheckpointIO` names them (``.<name>.ckpt.partial-<pid>``) are considered, so a
+    file of the user's that happens to look alike stays; one is stale when the process named in it is no longer
+    running, and one still being written by a live process is left alone. Returns the files removed.
     """
     removed = []
     directory = Path(directory)
     if not directory.is_dir():
         return removed
-    for path in directory.glob(f".*{PARTIAL_MARK}*"):
-        pid = path.name.rpartition(PARTIAL_MARK)[2]
-        if pid.isdigit() and not _running(int(pid)):
+    for path in directory.iterdir():
+        found = _PARTIAL_CHECKPOINT.fullmatch(path.name)
+        if found and path.is_file() and not _running(int(found.group("pid"))):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -157,10 +157,12 @@ def test_stale_partial_checkpoints_are_removed_and_live_ones_kept(tmp_path):
     stale = tmp_path / f".last.ckpt.partial-{dead.pid}"
     live = tmp_path / f".last.ckpt.partial-{os.getpid()}"
     other = tmp_path / "last.ckpt"
-    for path in (stale, live, other):
+    # Files of the user's that look alike but are not a checkpoint being written: never touched.
+    users = [tmp_path / f".mynotes.partial-{dead.pid}", tmp_path / f".last.ckpt.partial-{dead.pid}x"]
+    for path in (stale, live, other, *users):
         path.write_bytes(b"x")
     assert remove_stale_partials(tmp_path) == [stale]
-    assert not stale.exists() and live.exists() and other.exists()
+    assert not stale.exists() and live.exists() and other.exists() and all(path.exists() for path in users)
 
 
 def test_resuming_clears_the_partial_checkpoint_a_killed_save_left(tmp_path):
