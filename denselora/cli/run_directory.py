@@ -18,11 +18,12 @@ from denselora.run_layout import (
     CONFIG_FILE,
     ENVIRONMENT_FILE,
     HPARAMS_FILE,
+    LAST_CHECKPOINT_FILE,
     PARAMETER_RECORD,
     TENSORBOARD_EVENTS_PREFIX,
 )
 
-__all__ = ["claim_version", "release_if_unused", "trained_outputs"]
+__all__ = ["claim_version", "latest_checkpoint", "release_if_unused", "trained_outputs"]
 
 _VERSION = re.compile(r"version_(\d+)")
 
@@ -66,6 +67,21 @@ def release_if_unused(path: str | os.PathLike) -> None:
 
 def _is_setup_record(name: str) -> bool:
     return name in SETUP_RECORDS or name.startswith(TENSORBOARD_EVENTS_PREFIX)
+
+
+def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    """``root/version_N/checkpoints/last.ckpt`` of the highest ``N`` that has one, or ``None``."""
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    versions = sorted(
+        (int(m.group(1)), entry) for entry in os.listdir(root) if (m := _VERSION.fullmatch(entry))
+    )
+    for _, entry in reversed(versions):
+        path = root / entry / CHECKPOINTS_DIR / LAST_CHECKPOINT_FILE
+        if path.is_file():
+            return path
+    return None
 
 
 def trained_outputs(path: str | os.PathLike) -> list[str]:

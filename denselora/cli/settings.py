@@ -8,11 +8,12 @@ data and the model have loaded. Each is one message here, naming the setting and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 from denselora.errors import ConfigError
 
-__all__ = ["SEED_RANGE", "check_seed", "check_trainer_settings"]
+__all__ = ["SEED_RANGE", "check_logger", "check_seed", "check_trainer_settings"]
 
 #: The seeds ``seed_everything`` can give every library (NumPy's are 32-bit unsigned).
 SEED_RANGE = (0, 2**32 - 1)
@@ -71,3 +72,28 @@ def check_seed(seed: Any) -> None:
         raise ConfigError(
             f"--seed_everything must be a whole number from {low} to {high} (or true for a random one), got {seed!r}"
         )
+
+
+def check_logger(trainer: Mapping[str, Any]) -> None:
+    """Every run needs a run directory, which its logger names: refuse no logger, and a logger name that would put
+    the run outside the logger's ``save_dir`` (absolute, or with ``..``).
+
+    Raises:
+        ConfigError: naming the setting and what to give instead.
+    """
+    logger = trainer.get("logger", True)
+    if logger is False or logger is None:
+        raise ConfigError(
+            "--trainer.logger false leaves the run without a run directory, and its config, checkpoints and adapter "
+            "would land in the current directory; keep the logger and choose where runs go with "
+            "--trainer.logger.init_args.save_dir DIR"
+        )
+    loggers = logger if isinstance(logger, list) else [logger]
+    for entry in loggers:
+        init_args = getattr(entry, "init_args", None)
+        name = None if init_args is None else init_args.get("name")
+        if isinstance(name, str) and (PurePath(name).is_absolute() or ".." in PurePath(name).parts):
+            raise ConfigError(
+                f"--trainer.logger.init_args.name {name!r} would put the run outside save_dir; give a name inside "
+                "it (no leading '/', no '..'), and choose the folder itself with --trainer.logger.init_args.save_dir"
+            )

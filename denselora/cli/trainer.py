@@ -29,10 +29,10 @@ from denselora.callbacks import LatestCheckpoint, PredictionWriter, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.moved import moved_advice
-from denselora.cli.run_directory import claim_version, release_if_unused, trained_outputs
-from denselora.cli.settings import check_seed, check_trainer_settings
+from denselora.cli.run_directory import claim_version, latest_checkpoint, release_if_unused, trained_outputs
+from denselora.cli.settings import check_logger, check_seed, check_trainer_settings
 from denselora.distributed import FSDP_STRATEGY_NAME
-from denselora.errors import ConfigError, RunDirectoryError, UserError
+from denselora.errors import ConfigError, MissingRunFileError, RunDirectoryError, UserError
 from denselora.run_layout import (
     ADAPTER_EXPORT_DIR,
     CHECKPOINTS_DIR,
@@ -129,7 +129,31 @@ class DenseLoRACLI(LightningCLI):
         config = self.config[subcommand] if subcommand else self.config
         check_seed(config.get("seed_everything"))
         check_trainer_settings(config.get("trainer") or {})
+        check_logger(config.get("trainer") or {})
+        self._resolve_last_checkpoint(config)
         self._check_checkpoint_path()
+
+    def _resolve_last_checkpoint(self, config: Any) -> None:
+        """``--ckpt_path last``: the ``last.ckpt`` of the newest run under the logger's folder.
+
+        Lightning would look for it in the run directory this command is about to create, find none, and start
+        from scratch with a warning; the run meant is the latest one before it.
+        """
+        if config.get("ckpt_path") != "last":
+            return
+        logger = (config.get("trainer") or {}).get("logger")
+        init_args = getattr(logger, "init_args", None)
+        if init_args is None:
+            return
+        root = Path(init_args.get("save_dir") or "lightning_logs", init_args.get("name") or "")
+        found = latest_checkpoint(root)
+        if found is None:
+            raise MissingRunFileError(
+                f"--ckpt_path last: no run under {root} has a {CHECKPOINTS_DIR}/{LAST_CHECKPOINT_FILE}; give the "
+                "checkpoint's path, or the logger's save_dir and name of the run to resume"
+            )
+        config.ckpt_path = str(found)
+        _print_on_rank_zero(f"--ckpt_path last: {found}")
 
     def _check_checkpoint_path(self) -> None:
         """A local ``--ckpt_path`` must be a readable checkpoint long before the model is built. Memory-mapped,

@@ -137,6 +137,11 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
         train_target: str = "output",
     ):
         super().__init__()
+        if not str(data_dir).strip():
+            raise DataError(
+                "data_dir is empty, which would read and write the data in the current directory; give the data "
+                "folder with --data.init_args.data_dir"
+            )
         if train_target not in TRAIN_TARGETS:
             raise DataError(f"train_target must be one of {', '.join(TRAIN_TARGETS)}, got {train_target!r}")
         if train_target == "option_text" and val_generation_size:

@@ -70,3 +70,30 @@ def test_an_adapter_with_non_finite_values_is_refused(tmp_path):
     save_file(tensors, tmp_path / "adapter_model.safetensors", {"format": "pt"})
     with pytest.raises(AdapterMismatchError, match=r"1 tensor\(s\) hold NaN or infinite values"):
         load_adapter(build_tiny_llama(), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (("--trainer.logger", "false"), "--trainer.logger false leaves the run without a run directory"),
+        (("--trainer.logger.init_args.name", "../../elsewhere"), "would put the run outside save_dir"),
+        (("--trainer.logger.init_args.name", "/tmp/elsewhere"), "would put the run outside save_dir"),
+        (("--data.init_args.data_dir", ""), "data_dir is empty"),
+    ],
+)
+def test_nothing_is_written_outside_the_run_or_the_data_folder(tmp_path, capsys, monkeypatch, setting, message):
+    monkeypatch.chdir(tmp_path)
+    error = _refused(tiny_run_args(tmp_path, *setting), capsys)
+    assert message in error, error
+    assert not list(tmp_path.glob("*.yaml")) and not list(tmp_path.glob("*.json"))
+    assert not (tmp_path.parent / "elsewhere").exists() and not (tmp_path / "ft-training_set").exists()
+
+
+def test_ckpt_path_last_resumes_the_newest_run_or_says_there_is_none(tmp_path, capsys):
+    error = _refused(tiny_run_args(tmp_path, "--ckpt_path", "last"), capsys)
+    assert "--ckpt_path last: no run under" in error and "has a checkpoints/last.ckpt" in error
+    run(tiny_run_args(tmp_path))
+    run(tiny_run_args(tmp_path, "--ckpt_path", "last", "--trainer.max_steps", "8"))
+    first, resumed = run_dirs(tmp_path)
+    assert f"--ckpt_path last: {first / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().err
+    assert torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
