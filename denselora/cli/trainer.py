@@ -204,6 +204,16 @@ class DenseLoRACLI(LightningCLI):
                     "--trainer.logger.init_args.version to start a new version beside it, or resume that run with "
                     f"--ckpt_path {run_dir / CHECKPOINTS_DIR / LAST_CHECKPOINT_FILE}"
                 )
+        dirpath = getattr(self._get(self.config, "checkpoint", default=None), "dirpath", None)
+        if dirpath:
+            held = sorted(path.name for path in Path(dirpath).glob("*.ckpt")) if Path(dirpath).is_dir() else []
+            resuming = ckpt_path is not None and Path(str(ckpt_path)).resolve().parent == Path(dirpath).resolve()
+            if held and not resuming:
+                raise RunDirectoryError(
+                    f"--checkpoint.dirpath {dirpath} holds another run's checkpoints ({', '.join(held[:3])}), which "
+                    "this fit would overwrite; give each run a folder of its own (leave dirpath out: each run then "
+                    f"keeps them in its own <run>/{CHECKPOINTS_DIR}/), or resume from one of them with --ckpt_path"
+                )
 
     def _claim_run_directories(self) -> None:
         """Give each versioned logger a ``version_N`` directory that no concurrent run can also take.

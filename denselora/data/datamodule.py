@@ -280,6 +280,12 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
                 f"training data: {copies} of {len(keys)} records repeat an earlier record exactly (same instruction, "
                 f"input and output); {leaked} copies of validation records left out of training"
             )
+        if len(records) == 0:
+            raise DataError(
+                f"{self.train_file}: no training record is left once the {len(validation)} validation records and "
+                f"their {leaked} copies are held out (every record repeats a validation record); give more distinct "
+                "records, or a smaller val_size"
+            )
         if self.train_fraction < 1.0:
             keep = max(1, round(len(records) * self.train_fraction))
             records = records.shuffle(seed=self.seed).select(range(keep))

@@ -97,3 +97,28 @@ def test_ckpt_path_last_resumes_the_newest_run_or_says_there_is_none(tmp_path, c
     first, resumed = run_dirs(tmp_path)
     assert f"--ckpt_path last: {first / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().err
     assert torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
+
+
+def test_two_fits_do_not_share_a_checkpoint_folder(tmp_path, capsys):
+    shared = ("--checkpoint.dirpath", str(tmp_path / "shared"))
+    run(tiny_run_args(tmp_path, *shared))
+    before = {path.name: path.read_bytes() for path in (tmp_path / "shared").iterdir()}
+    error = _refused(tiny_run_args(tmp_path, *shared), capsys)
+    assert f"--checkpoint.dirpath {tmp_path / 'shared'} holds another run's checkpoints" in error
+    assert {path.name: path.read_bytes() for path in (tmp_path / "shared").iterdir()} == before
+
+
+def test_training_records_that_all_copy_validation_records_are_refused(tmp_path, capsys):
+    import json
+    import random
+
+    from denselora.quickstart.synthetic import make_boolq_example
+
+    record = make_boolq_example(random.Random(0))
+    data = tmp_path / "data"
+    (data / "ft-training_set").mkdir(parents=True)
+    (data / "ft-training_set" / "copies.json").write_text(json.dumps([record] * 200))
+    error = _refused(
+        tiny_run_args(tmp_path, "--data.init_args.train_file", "ft-training_set/copies.json"), capsys
+    )
+    assert "no training record is left once the 16 validation records and their 184 copies are held out" in error
