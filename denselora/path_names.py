@@ -13,6 +13,8 @@ __all__ = ["checked_name"]
 
 # Characters that separate or end path components on the systems a run may be on.
 _FORBIDDEN = ("/", "\\", "\x00")
+#: The longest file name most file systems take (255 bytes), less room for the suffixes a run adds to it.
+_LONGEST = 200
 
 
 def checked_name(value: str, setting: str, allowed: str) -> str:
@@ -29,6 +31,11 @@ def checked_name(value: str, setting: str, allowed: str) -> str:
     Raises:
         ConfigError: ``value`` is empty, ``.`` or ``..``, or contains ``/``, ``\\`` or a NUL character.
     """
+    if isinstance(value, str) and len(value.encode()) > _LONGEST:
+        raise ConfigError(
+            f"{setting}: a name of {len(value.encode())} bytes is longer than a file name may be ({_LONGEST} bytes); "
+            f"give {allowed}."
+        )
     if not isinstance(value, str) or value.strip() in ("", ".", "..") or any(c in value for c in _FORBIDDEN):
         raise ConfigError(
             f"{setting}: {value!r} is not a plain name and would put files outside the data or run directory; "

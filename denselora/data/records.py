@@ -168,7 +168,7 @@ def _diagnose_list(path: Path, text: str, position: int) -> None:
         if position >= len(text):
             raise DataError(f"{path} ends after record {index - 1} without the closing ']'. {fix}")
         if text[position] == "]" and index == 0:
-            return
+            raise DataError(f"{path} holds no records (an empty list). {_FORMAT_HINT}")
         try:
             record, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:

@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import struct
 from pathlib import Path
 
 import torch
@@ -116,8 +117,11 @@ def _read_gguf(path: Path):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-    except (OSError, ValueError, KeyError) as err:  # not GGUF, or an architecture transformers cannot read
-        raise ConfigError(f"{path} is not a GGUF model that transformers can read: {err}") from None
+    except (OSError, ValueError, KeyError, struct.error, EOFError, IndexError) as err:
+        # Not GGUF, a truncated or damaged file (struct.error: a header cut short), or an architecture transformers
+        # cannot read.
+        reason = f"{type(err).__name__}: {err}"
+        raise ConfigError(f"{path} is not a GGUF model that transformers can read: {reason}") from None
     # The weights are dequantized already; what is left of the quantizer only makes save_pretrained refuse.
     model.hf_quantizer = None
     model.is_quantized = False

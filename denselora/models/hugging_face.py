@@ -54,6 +54,11 @@ class HuggingFaceModel(BaseModelSource):
 def describe_load_failure(pretrained: str, err: BaseException) -> str:
     path = Path(pretrained).expanduser()
     if pretrained.startswith((".", "/", "~")) or path.exists():
+        if path.is_file():
+            return (
+                f"model.pretrained={pretrained!r} is a file, neither a model directory nor a .gguf file. Give a model "
+                "directory (with config.json and the weights), a .gguf file or a Hugging Face name."
+            )
         if not path.is_dir():
             return (
                 f"model.pretrained={pretrained!r}: no such directory. Give a model directory, a .gguf file or a "

@@ -122,3 +122,25 @@ def test_training_records_that_all_copy_validation_records_are_refused(tmp_path,
         tiny_run_args(tmp_path, "--data.init_args.train_file", "ft-training_set/copies.json"), capsys
     )
     assert "no training record is left once the 16 validation records and their 184 copies are held out" in error
+
+
+def test_inputs_that_are_not_what_they_claim_are_named(tmp_path, capsys):
+    import json
+
+    # A file given as a model folder; a file that starts like GGUF and then is garbage.
+    error = _refused(tiny_run_args(tmp_path, "--model.init_args.model_config", "null",
+                                   "--model.init_args.pretrained", "/etc/hostname"), capsys)  # fmt: skip
+    assert "is a file, neither a model directory nor a .gguf file" in error
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 7)
+    error = _refused(tiny_run_args(tmp_path, "--model.init_args.model_config", "null",
+                                   "--model.init_args.pretrained", str(fake)), capsys)  # fmt: skip
+    assert f"{fake} is not a GGUF model that transformers can read" in error
+    # An empty list as the training file; a test-set name longer than a file name may be.
+    data = tmp_path / "data" / "ft-training_set"
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "empty.json").write_text(json.dumps([]))
+    error = _refused(tiny_run_args(tmp_path, "--data.init_args.train_file", "ft-training_set/empty.json"), capsys)
+    assert "empty.json holds no records (an empty list)" in error
+    error = _refused(tiny_run_args(tmp_path, "--data.init_args.eval_datasets", f"[{'x' * 300}]"), capsys)
+    assert "a name of 300 bytes is longer than a file name may be" in error
