@@ -19,6 +19,7 @@ over one preamble, one over the rest of the prompts, and one over all their opti
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,20 +80,50 @@ def option_loglikelihoods(
         raise ValueError("every context needs at least one continuation to score")
     if not contexts:
         return []
-    device = input_device(model)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-    prompt_ids: list[list[int]] = []
-    option_ids: list[list[int]] = []  # one row per (item, option), item-major
-    owner: list[int] = []  # the item of each option row
+    encoded = []
     for item, (context, options) in enumerate(zip(contexts, continuations, strict=True)):
-        for option in options:
-            context_ids, continuation_ids = encode_pair(tokenizer, context, option)
+        pairs = [encode_pair(tokenizer, context, option) for option in options]
+        for option, (_, continuation_ids) in zip(options, pairs, strict=True):
             if not continuation_ids:
                 raise ValueError(f"the continuation {option!r} of item {item} has no tokens")
-            option_ids.append(continuation_ids)
-            owner.append(item)
-        prompt_ids.append(context_ids)  # the same for every option: the context is tokenized alone
+        # The context is tokenized alone, so its ids are the same for every option.
+        encoded.append((pairs[0][0], [continuation_ids for _, continuation_ids in pairs]))
+    scores: list[list[float]] = [[] for _ in contexts]
+    for group in _length_groups([options for _, options in encoded]):
+        for item, item_scores in zip(group, _score_encoded(model, [encoded[i] for i in group], pad), strict=True):
+            scores[item] = item_scores
+    return scores
+
+
+def _length_groups(options: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
+    """The items in groups of similar option lengths, each scored in one pass: the options of a group are padded to
+    its longest, and one batch of PIQA's solutions (a few tokens to a hundred) padded as one would be mostly padding.
+
+    Items are ordered by their longest option; a group grows while its options padded to the longest stay within
+    1.5 times their real tokens (plus a little slack for short ones).
+    """
+    order = sorted(range(len(options)), key=lambda item: max(len(ids) for ids in options[item]))
+    groups: list[list[int]] = []
+    rows = real = 0
+    for item in order:
+        longest = max(len(ids) for ids in options[item])  # the longest of the group so far, by the order
+        item_rows, item_real = len(options[item]), sum(len(ids) for ids in options[item])
+        if groups and (rows + item_rows) * longest <= 1.5 * (real + item_real) + 64:
+            groups[-1].append(item)
+            rows, real = rows + item_rows, real + item_real
+        else:
+            groups.append([item])
+            rows, real = item_rows, item_real
+    return groups
+
+
+def _score_encoded(model: nn.Module, encoded: list[tuple[list[int], list[list[int]]]], pad: int) -> list[list[float]]:
+    """:func:`option_loglikelihoods` of items already tokenized: ``(context ids, [option ids, ...])`` each."""
+    device = input_device(model)
+    prompt_ids = [context_ids for context_ids, _ in encoded]
+    option_ids = [ids for _, options in encoded for ids in options]  # one row per (item, option), item-major
+    owner = [item for item, (_, options) in enumerate(encoded) for _ in options]  # the item of each option row
 
     first_logits, cache, prompt_mask = _run_prompts(model, prompt_ids, pad, device)
     rows = torch.tensor(owner)
@@ -101,26 +132,71 @@ def option_loglikelihoods(
     # The options, right-padded after their prompts.
     options, option_mask = _padded(option_ids, pad, left=False)
     positions = prompt_mask.sum(-1)[rows][:, None] + torch.arange(options.shape[1])[None, :]
-    out = model(
-        input_ids=options.to(device),
-        attention_mask=torch.cat([prompt_mask[rows], option_mask], dim=1).to(device),
-        position_ids=positions.to(device),
-        use_cache=True,
+    arguments = {
+        "input_ids": options.to(device),
+        "attention_mask": torch.cat([prompt_mask[rows], option_mask], dim=1).to(device),
+        "position_ids": positions.to(device),
+        "use_cache": True,
         **_cache_argument(model, cache),
-    )
-    # Token t of an option is predicted by the prompt's last position (t = 0) or by option position t - 1. The
-    # log-softmax runs over the real tokens only: over the padding too it would cost more than the model's head.
+    }
+    # Token t of an option is predicted by the prompt's last position (t = 0) or by option position t - 1.
     targets = options.to(device)
-    first = _token_logprobs(first_logits[rows.to(device)], targets[:, 0])
     real = option_mask[:, 1:].bool().to(device)
+    first = _token_logprobs(first_logits[rows.to(device)], targets[:, 0])
     rest = torch.zeros(real.shape, dtype=torch.float64, device=device)
-    rest[real] = _token_logprobs(out.logits[:, :-1][real].float(), targets[:, 1:][real])
+    rest[real] = _token_logprobs(_logits_at(model, arguments, real), targets[:, 1:][real])
     sums = (first + rest.sum(-1)).tolist()
 
-    scores: list[list[float]] = [[] for _ in contexts]
+    scores: list[list[float]] = [[] for _ in encoded]
     for item, value in zip(owner, sums, strict=True):
         scores[item].append(value)
     return scores
+
+
+def _logits_at(model: nn.Module, arguments: dict[str, Any], real: torch.Tensor) -> torch.Tensor:
+    """The float32 logits of the options' forward pass at the positions ``real`` marks (``[rows, length - 1]``, one
+    column fewer than the options: the last position predicts nothing).
+
+    Long options padded to the longest of the batch would spend most of the model's head, a ``vocab``-wide
+    product, on padding (a PIQA batch: two solutions of up to a hundred tokens each). Where the model's logits are
+    its output embedding of its decoder's last hidden state (:func:`_head_of`), the decoder runs alone and the
+    head is applied at the real positions only; any other model runs whole.
+    """
+    parts = _head_of(model)
+    if parts is None:
+        return model(**arguments).logits[:, :-1][real].float()
+    decoder, head = parts
+    hidden = decoder(**arguments).last_hidden_state
+    return head(hidden[:, :-1][real]).float()
+
+
+#: Per model: its decoder and output embedding when they make its logits, else ``None`` (decided once).
+_HEADS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _head_of(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """The model's decoder (its ``base_model``) and output embedding, when ``head(decoder(x))`` gives the model's
+    own logits; ``None`` for a model that scales or caps its logits, or is built otherwise.
+
+    Checked once per model on a short input, in float32 tolerance. A PEFT model is read through the model it wraps,
+    which holds the injected adapter layers.
+    """
+    if model in _HEADS:
+        return _HEADS[model]
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder = getattr(inner, "base_model", None)
+    head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    parts = None
+    if isinstance(decoder, nn.Module) and decoder is not inner and isinstance(head, nn.Module):
+        probe = torch.arange(1, 5, device=input_device(model))[None, :]
+        try:
+            mine = head(decoder(input_ids=probe).last_hidden_state).float()
+            theirs = model(input_ids=probe).logits.float()
+            parts = (decoder, head) if torch.allclose(mine, theirs, rtol=1e-3, atol=1e-3) else None
+        except (TypeError, AttributeError, RuntimeError):  # a decoder that does not take input ids this way
+            parts = None
+    _HEADS[model] = parts
+    return parts
 
 
 def _run_prompts(

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from denselora.evaluation.likelihood import choose, encode_pair, option_loglikelihoods
+from tests.evaluation.conftest import build_model
 
 CONTEXTS = [
     "Below is an instruction.\n\n### Instruction:\nWhat is the capital of France?\n\n### Response:\n",
@@ -92,6 +93,16 @@ def test_acc_norm_divides_by_the_length_of_the_option_text():
         choose([-1.0], ["a", "b"])
 
 
+def test_items_are_scored_in_groups_of_similar_option_lengths():
+    from denselora.evaluation.likelihood import _length_groups
+
+    short, long = [[1, 2]], [list(range(100)), list(range(90))]
+    groups = _length_groups([long, short, short, long, short])
+    assert sorted(item for group in groups for item in group) == [0, 1, 2, 3, 4]
+    assert [1, 2, 4] in groups and [0, 3] in groups  # the long ones are not padded with the short, nor the reverse
+    assert _length_groups([short] * 5) == [[0, 1, 2, 3, 4]]
+
+
 def test_bad_requests_are_refused(tiny_model, tiny_tokenizer):
     with pytest.raises(ValueError, match="at least one continuation"):
         option_loglikelihoods(tiny_model, tiny_tokenizer, ["a"], [[]])
@@ -106,16 +117,75 @@ def test_prompts_that_share_a_preamble_run_it_once_and_score_the_same(tiny_model
 
     contexts = [format_prompt("alpaca", question) for question in ("Is ice cold?", "Which is larger, 3 or 4?", "Why")]
     options = [["yes", "no"], ["3", "4", "neither of them"], ["because"]]
-    calls = []
-    hook = tiny_model.register_forward_hook(lambda module, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
-                                            with_kwargs=True)  # fmt: skip
+    option_loglikelihoods(tiny_model, tiny_tokenizer, contexts, options)  # the model's head is checked once, first
+    calls, decoder_calls = [], []
+    hooks = [
+        tiny_model.register_forward_hook(lambda m, args, kwargs, out: calls.append(kwargs["input_ids"].shape),
+                                         with_kwargs=True),
+        tiny_model.model.register_forward_hook(lambda m, args, kwargs, out: decoder_calls.append(
+            kwargs["input_ids"].shape), with_kwargs=True),
+    ]  # fmt: skip
     try:
         got = option_loglikelihoods(tiny_model, tiny_tokenizer, contexts, options)
     finally:
-        hook.remove()
+        for hook in hooks:
+            hook.remove()
     shared = likelihood._shared_prefix_length([encode_pair(tiny_tokenizer, c, "x")[0] for c in contexts])
     assert shared >= likelihood.MIN_SHARED_PREFIX
     assert calls[0] == (1, shared)  # the preamble, once
-    assert calls[1][0] == 3 and len(calls) == 3  # the rest of the prompts, then all six options
+    assert calls[1][0] == 3 and len(calls) == 2  # the rest of the prompts
+    assert decoder_calls[-1][0] == 6  # all six options, through the decoder alone (the head at their real tokens)
     for context, choices, scores in zip(contexts, options, got, strict=True):
         assert scores == pytest.approx(reference(tiny_model, tiny_tokenizer, context, choices), abs=1e-4)
+
+
+def test_the_head_runs_at_real_tokens_only_and_a_model_that_changes_its_logits_runs_whole(tiny_tokenizer):
+    from denselora.evaluation import likelihood
+
+    model = build_model(tiny_tokenizer, seed=3)
+    head = model.get_output_embeddings()
+    rows = []
+    hook = head.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[:-1]))
+    try:
+        got = option_loglikelihoods(model, tiny_tokenizer, CONTEXTS, OPTIONS)
+    finally:
+        hook.remove()
+    option_tokens = [len(encode_pair(tiny_tokenizer, c, o)[1]) for c, options in zip(CONTEXTS, OPTIONS, strict=True)
+                     for o in options]  # fmt: skip
+    # The head at the options' real positions (all but each one's last token), not at their padding: the passes over
+    # options apply it to a flat list of positions, one per real token.
+    assert sum(shape[0] for shape in rows if len(shape) == 1) == sum(option_tokens) - len(option_tokens)
+    for context, options, scores in zip(CONTEXTS, OPTIONS, got, strict=True):
+        assert scores == pytest.approx(reference(model, tiny_tokenizer, context, options), abs=1e-4)
+
+    # A model whose logits are not its output embedding of the decoder's states (scaled, capped) runs whole.
+    class Scaled(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, **kwargs):
+            out = self.inner(**kwargs)
+            out.logits = out.logits * 2
+            return out
+
+        def get_output_embeddings(self):
+            return self.inner.get_output_embeddings()
+
+        @property
+        def base_model(self):
+            return self.inner.base_model
+
+        def get_input_embeddings(self):
+            return self.inner.get_input_embeddings()
+
+    scaled = Scaled(model)
+    assert likelihood._head_of(scaled) is None and likelihood._head_of(model) is not None
+    doubled = option_loglikelihoods(scaled, tiny_tokenizer, CONTEXTS[:1], OPTIONS[:1])[0]
+    with torch.no_grad():
+        expected = []
+        for option in OPTIONS[0]:
+            context_ids, option_ids = encode_pair(tiny_tokenizer, CONTEXTS[0], option)
+            logprobs = (model(input_ids=torch.tensor([context_ids + option_ids])).logits[0] * 2).log_softmax(-1)
+            expected.append(sum(logprobs[len(context_ids) - 1 + t, tok].item() for t, tok in enumerate(option_ids)))
+    assert doubled == pytest.approx(expected, abs=1e-4)
