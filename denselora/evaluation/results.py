@@ -17,6 +17,7 @@ __all__ = ["DatasetResult", "EvaluationResult", "ItemResult", "LikelihoodResult"
 Z95 = 1.959964
 
 _GENERATION_FIELDS = ("completion", "prediction", "correct")
+_GENERATION_RESULT_FIELDS = ("accuracy", "correct", "seconds", "items_per_second", "max_new_tokens", "answered")
 _LIKELIHOOD_FIELDS = ("gold_index", "loglikelihoods", "choice", "choice_norm", "correct_choice", "correct_choice_norm")
 
 
@@ -219,6 +220,9 @@ class EvaluationResult:
             entry = asdict(result)
             if entry["likelihood"] is None:
                 del entry["likelihood"]
+            if not result.generated:  # no NaN placeholders for what was not measured
+                for name in _GENERATION_RESULT_FIELDS:
+                    del entry[name]
             out["datasets"][result.name] = entry
         if self.generated:
             out["mean_accuracy"] = self.mean_accuracy

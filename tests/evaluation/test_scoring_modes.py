@@ -34,6 +34,8 @@ def test_likelihood_scores_each_item_as_the_scorer_does(tiny_model, tiny_tokeniz
     )
     summary = json.loads((tmp_path / "results.json").read_text())
     assert summary["scoring"] == "likelihood" and "mean_accuracy" not in summary
+    # Nothing generated, so no generation fields (no NaN in the JSON).
+    assert all("accuracy" not in entry and "NaN" not in json.dumps(entry) for entry in summary["datasets"].values())
     for eval_set in choice_sets:
         lines = (tmp_path / "predictions" / f"{eval_set.name}.jsonl").read_text().splitlines()
         rows = [json.loads(line) for line in lines]
