@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from denselora.errors import RunDirectoryError
+
 __all__ = ["METHOD_NAMES", "figure_to_array", "render_heatmaps", "save_figure"]
 
 #: How figures name the adapter methods.
@@ -82,11 +84,21 @@ def figure_to_array(figure) -> np.ndarray:
 
 
 def save_figure(figure, path: str | Path) -> Path:
-    """Write a figure as a PNG (the format follows the suffix) and return the path."""
+    """Write a figure as a PNG and return the path written: a path without a suffix gets ``.png`` (matplotlib's
+    own choice, said here so that the caller names the file it wrote).
+
+    Raises:
+        RunDirectoryError: the folder cannot be made or written.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(figure)
-    figure.savefig(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        FigureCanvasAgg(figure)
+        figure.savefig(path)
+    except OSError as err:
+        raise RunDirectoryError(f"cannot write {path}: {err.strerror or err}; choose another -o") from None
     return path

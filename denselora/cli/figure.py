@@ -43,8 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
         "updates differ in size (default); absolute: |Δ| itself",
     )
     parser.add_argument("--threshold", type=float, default=0.1, help="threshold of the 'active' share in the titles")
-    parser.add_argument("--dpi", type=int, default=150)
+    parser.add_argument("--dpi", type=_dpi, default=150, help="resolution, 20 to 600 (default 150)")
     return parser
+
+
+def _dpi(value: str) -> int:
+    try:
+        dpi = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if not 20 <= dpi <= 600:
+        raise argparse.ArgumentTypeError(f"expected 20 to 600 dots per inch, got {dpi}")
+    return dpi
 
 
 def main(argv: list[str] | None = None) -> None:

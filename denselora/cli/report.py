@@ -22,7 +22,7 @@ import yaml
 
 from denselora.adapter.options import Activation
 from denselora.cli.run_dirs import require_file, require_run_dir
-from denselora.errors import DataError
+from denselora.errors import DataError, RunDirectoryError
 from denselora.evaluation.paired import PairedComparison, compare_paired
 from denselora.evaluation.results import interval95
 from denselora.run_layout import CONFIG_FILE, EVALUATION_DIR, PREDICTIONS_DIR, RESULTS_JSON_FILE
@@ -132,8 +132,11 @@ def main(argv: list[str] | None = None) -> None:
         table += "\n\n" + paired_table(summaries, reference, args.metric)
     print(table)
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(table + "\n")
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(table + "\n")
+        except OSError as err:
+            raise RunDirectoryError(f"cannot write {args.output}: {err.strerror or err}; choose another -o") from None
 
 
 def summarise_run(path: str | Path, metric: str = "accuracy") -> RunSummary:
@@ -152,6 +155,8 @@ def summarise_run(path: str | Path, metric: str = "accuracy") -> RunSummary:
     results_path = require_file(run_dir, RESULTS_FILE, "`test` (or `fit` with test_after_fit: true)")
     try:
         results = json.loads(results_path.read_text())
+        if not isinstance(results.get("datasets"), dict):
+            raise TypeError("'datasets' is not a mapping of test sets")
         datasets = dict(results["datasets"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise DataError(f"{results_path} is not an evaluation result of this trainer ({err!r})") from None

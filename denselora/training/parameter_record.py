@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from denselora.adapter.parameters import count_parameters
+from denselora.errors import UnreadableFileError
 from denselora.run_layout import PARAMETER_RECORD
 
 __all__ = ["parameter_record", "read_parameter_record", "write_parameter_record"]
@@ -39,4 +40,14 @@ def write_parameter_record(model: nn.Module, method: str, r: int | None, directo
 def read_parameter_record(directory: str | os.PathLike) -> dict[str, Any] | None:
     """The record of a run directory, or ``None`` when it has none (a run that did not fit)."""
     path = Path(directory) / PARAMETER_RECORD
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UnreadableFileError(
+            f"{path} is not the JSON fit writes ({err}); fit the run again to rewrite it"
+        ) from None
+    if not isinstance(record, dict):
+        raise UnreadableFileError(f"{path} is not the JSON object fit writes; fit the run again to rewrite it")
+    return record

@@ -47,3 +47,16 @@ def test_user_errors_exit_2_with_one_message(density_runs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: no adapted layer matching --target o_proj") and "layer0.q_proj" in err
     assert "Traceback" not in err
+
+
+def test_the_file_written_is_the_file_named_and_bad_outputs_are_refused(density_runs, tmp_path, capsys):
+    runs = [str(density_runs["denselora"]), str(density_runs["lora"])]
+    assert _exit_code(["figure", *runs, "-o", str(tmp_path / "fig")]) == 0
+    assert f"wrote {tmp_path / 'fig.png'}" in capsys.readouterr().out and (tmp_path / "fig.png").is_file()
+    for dpi in ("0", "100000"):
+        assert _exit_code(["figure", *runs, "--dpi", dpi, "-o", str(tmp_path / "x.png")]) == 2
+        assert "expected 20 to 600 dots per inch" in capsys.readouterr().err
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert _exit_code(["figure", *runs, "-o", str(blocked / "fig.png")]) == 2
+    assert f"cannot write {blocked / 'fig.png'}" in capsys.readouterr().err

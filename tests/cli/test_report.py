@@ -138,3 +138,20 @@ def test_a_metric_the_runs_lack_is_named(tmp_path, capsys):
     run = _likelihood_run(tmp_path, "zero", {"boolq": [(True, False)] * 4})
     assert _exit_code(["report", str(run)]) == 2
     assert "has no 'accuracy' for any dataset; it has --metric acc, --metric acc_norm" in capsys.readouterr().err
+
+
+def test_damaged_records_and_unwritable_outputs_are_named(tmp_path, capsys):
+    adapter = {"class_path": "denselora.methods.DenseLoRA", "init_args": {"r": 16}}
+    run = _fake_run(tmp_path, "x", {"boolq": 0.5}, adapter)
+    (run / "parameters.json").write_text('{"trainable_percent": 0.1')  # cut short
+    assert _exit_code(["report", str(run)]) == 2
+    assert "parameters.json is not the JSON fit writes" in capsys.readouterr().err
+    (run / "parameters.json").unlink()
+    (run / "evaluation" / "results.json").write_text(json.dumps({"datasets": None, "mean_accuracy": 0.5}))
+    assert _exit_code(["report", str(run)]) == 2
+    assert "is not an evaluation result of this trainer" in capsys.readouterr().err
+    _fake_run(tmp_path, "y", {"boolq": 0.5}, adapter)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert _exit_code(["report", str(tmp_path / "y" / "version_0"), "-o", str(blocked / "table.md")]) == 2
+    assert f"cannot write {blocked / 'table.md'}" in capsys.readouterr().err
