@@ -21,7 +21,8 @@ __all__ = ["ResumeCheck"]
 DATA_SETTINGS = (
     "data.train_file", "data.train_fraction", "data.val_size", "data.cutoff_len",
     "data.train_on_inputs", "data.template", "data.tokenizer", "data.group_by_length", "data.seed",
-    "training records", "global micro-batch", "trainer.accumulate_grad_batches", "seed_everything",
+    "training records", "training and validation tokens (sha256)", "global micro-batch",
+    "trainer.accumulate_grad_batches", "seed_everything",
 )  # fmt: skip
 
 #: Settings a user may change on purpose; the saved optimizer state would silently keep the old ones.
@@ -110,6 +111,10 @@ def run_settings(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, 
     train_dataset = getattr(datamodule, "train_dataset", None)
     if train_dataset is not None:
         settings["training records"] = len(train_dataset)
+    fingerprint = getattr(datamodule, "token_fingerprint", None)
+    if callable(fingerprint):
+        # A training file edited in place keeps its path and perhaps its count; its tokens change.
+        settings["training and validation tokens (sha256)"] = fingerprint()
     return settings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -376,6 +377,21 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
             self.val_prompts, self.tokenizer.pad_token_id, self.eval_batch_size, rank, world_size, self.num_workers
         )
         return [loss, prompts]
+
+    def token_fingerprint(self) -> str | None:
+        """A SHA-256 of the training and validation token ids and labels, in order (``None`` before ``setup``):
+        what a resumed run compares to know it trains on the same examples, whatever the files' names say."""
+        if self.train_dataset is None:
+            return None
+        digest = hashlib.sha256()
+        for dataset in (self.train_dataset, self.val_dataset):
+            for column in ("input_ids", "labels"):
+                if dataset is None or column not in dataset.column_names:
+                    continue
+                array = dataset.data.column(column).combine_chunks()
+                digest.update(array.offsets.to_numpy(zero_copy_only=False).tobytes())
+                digest.update(array.values.to_numpy(zero_copy_only=False).tobytes())
+        return digest.hexdigest()
 
     @property
     def val_generation_dataloader_idx(self) -> int | None:

@@ -97,3 +97,20 @@ def test_a_new_learning_rate_at_resume_is_applied_and_announced(tmp_path, caplog
     assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(5e-4 * factor)
     assert "resuming from optimizer step 6 with changed settings: " in caplog.text
     assert "model.learning_rate: 0.003 -> 0.0005" in caplog.text and "trainer.max_steps: 6 -> 8" in caplog.text
+
+
+def test_a_training_file_edited_in_place_is_refused_on_resume(tmp_path, capsys):
+    import json
+
+    run(tiny_run_args(tmp_path, *NO_VALIDATION, "--trainer.max_steps", "4"))
+    last = run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt"
+    path = tmp_path / "data" / "ft-training_set" / "synthetic_train.json"
+    records = json.loads(path.read_text())
+    for record in records:  # the same path, the same number of records, other answers
+        record["output"] = record["output"].replace("true", "TRUE").replace("answer", "ANSWER")
+    path.write_text(json.dumps(records))
+    with pytest.raises(SystemExit) as exit_info:
+        run(tiny_run_args(tmp_path, *NO_VALIDATION, "--trainer.max_steps", "8", "--ckpt_path", str(last)))
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "settings that change what the run trains on: training and validation tokens (sha256):" in error
