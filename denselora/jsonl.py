@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from denselora.errors import RunDirectoryError
+
 __all__ = ["PARTIAL_SUFFIX", "append_rows", "partial_path", "write_rows"]
 
 #: How a partial file's name ends: ``<name>.rank<r>`` + this.
@@ -35,17 +37,38 @@ def partial_path(directory: Path, name: str, rank: int) -> Path:
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Append ``rows`` to ``path``, one JSON object a line (non-ASCII kept as is), creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    """Append ``rows`` to ``path``, one JSON object a line (non-ASCII kept as is), creating its folder.
+
+    Raises:
+        RunDirectoryError: the folder or the file cannot be written (full, read-only).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except OSError as err:
+        raise RunDirectoryError(
+            f"cannot write {path}: {err.strerror or err}; free space or make the folder writable, then run again"
+        ) from None
 
 
 def write_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Write ``rows`` to ``path`` as :func:`append_rows` does, replacing it whole: written to
-    ``<path>.tmp``, then renamed over it, so a reader never sees half a file."""
+    ``<path>.tmp``, then renamed over it, so a reader never sees half a file, and no ``.tmp`` stays behind when
+    the write fails.
+
+    Raises:
+        RunDirectoryError: the file cannot be written; ``path`` is left as it was.
+    """
     temporary = path.with_name(path.name + ".tmp")
     temporary.unlink(missing_ok=True)
-    append_rows(temporary, rows)
-    temporary.replace(path)
+    try:
+        append_rows(temporary, rows)
+        temporary.replace(path)
+    except RunDirectoryError as err:
+        raise RunDirectoryError(str(err).replace(str(temporary), str(path), 1)) from None
+    except OSError as err:
+        raise RunDirectoryError(f"cannot write {path}: {err.strerror or err}") from None
+    finally:
+        temporary.unlink(missing_ok=True)

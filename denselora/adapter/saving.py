@@ -20,7 +20,7 @@ from denselora.adapter.config import DenseLoRAConfig
 from denselora.adapter.inject import Target, adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
 from denselora.adapter.layer import DenseLoRALinear
 from denselora.adapter.protocol import get_adapter_params
-from denselora.errors import AdapterMismatchError
+from denselora.errors import AdapterMismatchError, RunDirectoryError
 
 __all__ = [
     "ADAPTER_CONFIG_FILE",
@@ -115,12 +115,20 @@ def save_adapter(model: nn.Module, directory: str | os.PathLike, tensors: dict[s
         if tensor.device.type == "meta":
             raise ValueError(f"cannot save adapter tensor {name!r}: it is on the meta device and holds no data")
         tensors[name] = tensor.to("cpu").contiguous()
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(directory / ADAPTER_WEIGHTS_FILE, lambda path: save_file(tensors, path, {"format": "pt"}))
-    _write_atomically(
-        directory / ADAPTER_CONFIG_FILE,
-        lambda path: Path(path).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8"),
-    )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomically(directory / ADAPTER_WEIGHTS_FILE, lambda path: save_file(tensors, path, {"format": "pt"}))
+        _write_atomically(
+            directory / ADAPTER_CONFIG_FILE,
+            lambda path: Path(path).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8"),
+        )
+    except (OSError, SafetensorError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise RunDirectoryError(
+            f"cannot write the adapter to {directory}: {reason}. Files already there are whole (each is written "
+            "aside and renamed into place), and the run's checkpoints hold the adapter too; free space or make the "
+            "folder writable"
+        ) from None
     return directory
 
 

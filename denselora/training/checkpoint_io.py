@@ -49,10 +49,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
-        except OSError as err:
+        except (OSError, RuntimeError) as err:
+            # torch.save reports a full disk as a RuntimeError of its zip writer ("file write failed").
+            if isinstance(err, RuntimeError) and "write" not in str(err).lower():
+                raise
             kept = f"; {path} from before is intact" if path.exists() else ""
+            reason = err.strerror if isinstance(err, OSError) and err.strerror else _first_line(err)
             raise RunDirectoryError(
-                f"cannot write the checkpoint {path}: {err.strerror or err}{kept}. Free space or make the folder "
+                f"cannot write the checkpoint {path}: {reason}{kept}. Free space or make the folder "
                 "writable (or choose another --trainer.logger.init_args.save_dir), then resume from the last "
                 "checkpoint with --ckpt_path"
             ) from None
@@ -93,6 +97,10 @@ def readable_checkpoint(path: str | os.PathLike) -> Iterator[None]:
             f"{path}: not a readable checkpoint ({reason}); it may be truncated or not written by fit. "
             f"{CHECKPOINT_HINT[0].upper()}{CHECKPOINT_HINT[1:]}"
         ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[-1][:160]
 
 
 def remove_stale_partials(directory: str | os.PathLike) -> list[Path]:
