@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -206,6 +207,14 @@ class DenseLoRACLI(LightningCLI):
                 )
         dirpath = getattr(self._get(self.config, "checkpoint", default=None), "dirpath", None)
         if dirpath:
+            try:  # a checkpoint that cannot be written would fail only after the first steps
+                Path(dirpath).mkdir(parents=True, exist_ok=True)
+                tempfile.TemporaryFile(dir=dirpath).close()
+            except OSError as err:
+                raise RunDirectoryError(
+                    f"--checkpoint.dirpath {dirpath} cannot be written ({err.strerror or err}); choose a folder you "
+                    "can write to"
+                ) from None
             held = sorted(path.name for path in Path(dirpath).glob("*.ckpt")) if Path(dirpath).is_dir() else []
             resuming = ckpt_path is not None and Path(str(ckpt_path)).resolve().parent == Path(dirpath).resolve()
             if held and not resuming:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from denselora.data.datamodule import LLMAdaptersDataModule
+from denselora.errors import DataError
 from denselora.quickstart.synthetic import QUICKSTART_EVAL_DATASETS, QUICKSTART_TRAIN_FILE, write_quickstart_data
 
 __all__ = ["QuickstartDataModule"]
@@ -51,8 +52,14 @@ class QuickstartDataModule(LLMAdaptersDataModule):
         settings = {"seed": self.data_seed, "train_size": self.train_size, "test_size": self.test_size}
         current = json.loads(manifest.read_text()) if manifest.is_file() else None
         if current != settings or not (Path(self.data_dir) / self.train_file).is_file():
-            write_quickstart_data(self.data_dir, self.data_seed, self.train_size, self.test_size)
-            manifest.write_text(json.dumps(settings) + "\n")
+            try:
+                write_quickstart_data(self.data_dir, self.data_seed, self.train_size, self.test_size)
+                manifest.write_text(json.dumps(settings) + "\n")
+            except OSError as err:
+                raise DataError(
+                    f"cannot write the quickstart's data to {self.data_dir}: {err.strerror or err}; give a folder you "
+                    "can write to with --data.init_args.data_dir"
+                ) from None
 
     def setup(self, stage: str | None = None) -> None:
         self.prepare_data()  # idempotent; also covers use outside a Trainer

@@ -254,12 +254,21 @@ class FineTuner(L.LightningModule):
         finite = self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True)
         if finite:
             return
-        latest = getattr(self.trainer.checkpoint_callback, "best_model_path", "") or "none saved yet"
+        folder = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+        written = sorted(Path(folder).glob("*.ckpt")) if folder and Path(folder).is_dir() else []
+        if written:
+            kept = (
+                f"The checkpoints written so far are intact ({', '.join(p.name for p in written)} in {folder}); lower "
+                "model.learning_rate, raise warmup_steps, or look for bad records, then resume with --ckpt_path"
+            )
+        else:
+            kept = (
+                "No checkpoint was written yet, so there is nothing to resume: lower model.learning_rate, raise "
+                "warmup_steps, or look for bad records, and start again"
+            )
         raise TrainingDivergedError(
             f"the training loss is {loss.item()} at optimizer step {self.global_step} (epoch {self.current_epoch}, "
-            f"batch {batch_idx}); training stopped before this step changed anything. The checkpoints written so "
-            f"far are intact (last.ckpt, and the best: {latest}); lower model.learning_rate, raise warmup_steps, "
-            "or look for bad records, then resume with --ckpt_path"
+            f"batch {batch_idx}); training stopped before this step changed anything. {kept}"
         )
 
     def on_train_batch_end(self, outputs: Any, batch: dict[str, Tensor], batch_idx: int) -> None:

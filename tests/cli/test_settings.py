@@ -144,3 +144,19 @@ def test_inputs_that_are_not_what_they_claim_are_named(tmp_path, capsys):
     assert "empty.json holds no records (an empty list)" in error
     error = _refused(tiny_run_args(tmp_path, "--data.init_args.eval_datasets", f"[{'x' * 300}]"), capsys)
     assert "a name of 300 bytes is longer than a file name may be" in error
+
+
+def test_folders_that_cannot_be_written_are_named_before_training(tmp_path, capsys):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    error = _refused(tiny_run_args(tmp_path, "--checkpoint.dirpath", str(blocked / "checkpoints")), capsys)
+    assert f"--checkpoint.dirpath {blocked / 'checkpoints'} cannot be written" in error
+    error = _refused(tiny_run_args(tmp_path, "--data.init_args.data_dir", str(blocked / "data")), capsys)
+    assert f"cannot write the quickstart's data to {blocked / 'data'}" in error
+
+
+def test_a_diverged_run_without_a_checkpoint_says_there_is_nothing_to_resume(tmp_path, capsys):
+    error = _refused(tiny_run_args(tmp_path, "--model.init_args.learning_rate", "1e30",
+                                   "--trainer.gradient_clip_val", "null"), capsys)  # fmt: skip
+    assert "training stopped before this step changed anything" in error, error
+    assert "No checkpoint was written yet, so there is nothing to resume" in error
