@@ -13,6 +13,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -370,6 +371,7 @@ def main(args: list[str] | None = None) -> None:
 
     _quiet_known_messages()
     _warn_if_the_cores_are_busy()
+    previous_sigint = _stop_on_sigint()
     try:
         DenseLoRACLI(
             FineTuner,
@@ -402,6 +404,9 @@ def main(args: list[str] | None = None) -> None:
         # scheduler reads as success; during training LatestCheckpoint stops the run itself, after saving.
         print("error: stopped by SIGTERM before the command finished", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
+    except Interrupted:
+        print("error: stopped by SIGINT before the command finished", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     except Exception as err:
         user_error = _user_error_in(err)
         if user_error is None:
@@ -409,11 +414,33 @@ def main(args: list[str] | None = None) -> None:
         print(f"error: {user_error}", file=sys.stderr)
         sys.exit(2)
     finally:
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)
         failed = sys.exc_info()[0] is not None
         while CLAIMED_RUN_DIRECTORIES:
             path = CLAIMED_RUN_DIRECTORIES.pop()
             if failed:
                 release_if_unused(path)
+
+
+class Interrupted(BaseException):
+    """Ctrl-C (SIGINT) outside a training step, or a second one during training.
+
+    Not a ``KeyboardInterrupt``: Lightning ends the process on one with exit code 1 and no word of why; this one it
+    passes on after its clean-up, and the command exits with ``128 + SIGINT`` and a stop message, as for SIGTERM.
+    """
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted
+
+
+def _stop_on_sigint() -> Any:
+    """Install the SIGINT handler that raises :class:`Interrupted` (in the main thread, where handlers live);
+    return the handler it replaced, or ``None`` when none was replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, _raise_interrupted)
 
 
 @rank_zero_only

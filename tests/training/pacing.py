@@ -22,3 +22,15 @@ class WriteStepAfterEachBatch(Callback):
     def on_train_batch_end(self, trainer, *args) -> None:
         with open(self.path, "w") as handle:
             handle.write(str(trainer.global_step))
+
+
+class SleepAfterEachTestBatch(Callback):
+    """Slows ``test`` down and marks, in a file, that its first batch is done."""
+
+    def __init__(self, path: str, seconds: float = 0.5) -> None:
+        self.path, self.seconds = path, seconds
+
+    def on_test_batch_end(self, *args) -> None:
+        with open(self.path, "w") as handle:
+            handle.write("testing")
+        time.sleep(self.seconds)

@@ -231,3 +231,33 @@ def test_answers_cut_off_by_cutoff_len_are_dropped_not_taken_for_divergence(tmp_
         run(args)
     assert "diverged" not in capsys.readouterr().err
     assert (run_dirs(tmp_path)[-1] / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_during_fit_or_once_during_test_exits_130_with_a_message(tmp_path):
+    # Twice during fit: the first asks for a stop after the step, the second stops at once.
+    process, step_file = _start_paced_run(tmp_path / "fit", "--latest_checkpoint.every_n_train_steps", "0")
+    _wait_for_step(process, step_file, 2)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, err[-2000:]
+    assert "stopped by SIGINT" in err and "Detected KeyboardInterrupt" not in err
+
+    # Once during test.
+    marker = tmp_path / "test" / "testing"
+    pacer = {"class_path": "tests.training.pacing.SleepAfterEachTestBatch", "init_args": {"path": str(marker)}}
+    (tmp_path / "test").mkdir()
+    args = tiny_run_args(tmp_path / "test", "--trainer.callbacks+", json.dumps(pacer), subcommand="test")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "denselora", *args], env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, err[-2000:]
+    assert "error: stopped by SIGINT before the command finished" in err
