@@ -148,11 +148,14 @@ def test_a_resumed_run_measures_from_the_original_start(density_runs, tmp_path):
         }
     )
     checkpoint = density_runs["denselora"] / "checkpoints" / "last.ckpt"
+    # The fixture's data too: the synthetic sets draw the training records after the test ones, so another
+    # test_size would train on other records, which the resume refuses.
     run(
         tiny_run_args(
-            tmp_path, "--trainer.callbacks+", monitor, "--trainer.max_steps", "8", "--ckpt_path", str(checkpoint)
+            tmp_path, "--trainer.callbacks+", monitor, "--trainer.max_steps", "8", "--ckpt_path", str(checkpoint),
+            "--data.init_args.test_size", "2",
         )
-    )
+    )  # fmt: skip
     resumed = UpdateSnapshot.load(run_dirs(tmp_path)[-1] / SNAPSHOT_FILE)
     assert resumed.step == 8
     for key, matrix in original.matrices.items():
