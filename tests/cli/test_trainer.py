@@ -49,7 +49,9 @@ def test_the_configs_that_name_the_tensorboard_logger_turn_off_its_placeholder_m
         return (yaml.safe_load(config.read_text()).get("trainer") or {}).get("logger") or {}
 
     named = [c for c in CONFIGS if "class_path" in logger(c)]
-    assert {c.name for c in named} == {"commonsense.yaml", "math.yaml", "quickstart.yaml", "smollm2_commonsense.yaml"}
+    assert {c.name for c in named} == {
+        "commonsense.yaml", "math.yaml", "quickstart.yaml", "smollm2_commonsense.yaml", "smollm2_option_text.yaml",
+    }  # fmt: skip
     for config in named:
         assert logger(config)["class_path"] == "lightning.pytorch.loggers.TensorBoardLogger", config
         assert logger(config)["init_args"]["default_hp_metric"] is False, config
