@@ -147,7 +147,7 @@ class DenseLoRACLI(LightningCLI):
         init_args = getattr(logger, "init_args", None)
         if init_args is None:
             return
-        root = Path(init_args.get("save_dir") or "lightning_logs", init_args.get("name") or "")
+        root = _logger_root(init_args)
         found = latest_checkpoint(root)
         if found is None:
             raise MissingRunFileError(
@@ -194,10 +194,8 @@ class DenseLoRACLI(LightningCLI):
             version = None if init_args is None else init_args.get("version")
             if version is None:
                 continue
-            save_dir = init_args.get("save_dir") or "lightning_logs"
-            name = init_args.get("name")
             folder = f"version_{version}" if isinstance(version, int) else str(version)
-            run_dir = (Path(save_dir, name) if name else Path(save_dir)) / folder
+            run_dir = _logger_root(init_args) / folder
             trained = trained_outputs(run_dir)
             resuming = ckpt_path is not None and Path(str(ckpt_path)).resolve().is_relative_to(run_dir.resolve())
             if trained and not resuming:
@@ -242,9 +240,7 @@ class DenseLoRACLI(LightningCLI):
             logger_class = _import_class(class_path)
             if not (isinstance(logger_class, type) and issubclass(logger_class, (TensorBoardLogger, CSVLogger))):
                 continue
-            save_dir = init_args.get("save_dir") or "lightning_logs"
-            name = init_args.get("name")
-            root = Path(save_dir, name) if name else Path(save_dir)
+            root = _logger_root(init_args)
             try:
                 init_args.version, path = claim_version(root)
             except OSError as err:
@@ -446,6 +442,13 @@ def _stop_on_sigint() -> Any:
 @rank_zero_only
 def _print_on_rank_zero(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def _logger_root(init_args: Any) -> Path:
+    """The folder a TensorBoard or CSV logger keeps its ``version_N`` run directories in: ``save_dir/name``."""
+    save_dir = init_args.get("save_dir") or "lightning_logs"
+    name = init_args.get("name")
+    return Path(save_dir, name) if name else Path(save_dir)
 
 
 def _import_class(class_path: str) -> Any:
