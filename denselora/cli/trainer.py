@@ -179,6 +179,7 @@ class DenseLoRACLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         self._refuse_to_overwrite_a_trained_run()
+        self._check_checkpoint_folder()
         self._claim_run_directories()
 
     def _refuse_to_overwrite_a_trained_run(self) -> None:
@@ -204,24 +205,30 @@ class DenseLoRACLI(LightningCLI):
                     "--trainer.logger.init_args.version to start a new version beside it, or resume that run with "
                     f"--ckpt_path {run_dir / CHECKPOINTS_DIR / LAST_CHECKPOINT_FILE}"
                 )
+
+    def _check_checkpoint_folder(self) -> None:
+        """A ``--checkpoint.dirpath`` that ``fit`` cannot write to would fail only after the first steps, and one
+        that holds another run's checkpoints would have them overwritten (unless resuming from one of them)."""
         dirpath = getattr(self._get(self.config, "checkpoint", default=None), "dirpath", None)
-        if dirpath:
-            try:  # a checkpoint that cannot be written would fail only after the first steps
-                Path(dirpath).mkdir(parents=True, exist_ok=True)
-                tempfile.TemporaryFile(dir=dirpath).close()
-            except OSError as err:
-                raise RunDirectoryError(
-                    f"--checkpoint.dirpath {dirpath} cannot be written ({err.strerror or err}); choose a folder you "
-                    "can write to"
-                ) from None
-            held = sorted(path.name for path in Path(dirpath).glob("*.ckpt")) if Path(dirpath).is_dir() else []
-            resuming = ckpt_path is not None and Path(str(ckpt_path)).resolve().parent == Path(dirpath).resolve()
-            if held and not resuming:
-                raise RunDirectoryError(
-                    f"--checkpoint.dirpath {dirpath} holds another run's checkpoints ({', '.join(held[:3])}), which "
-                    "this fit would overwrite; give each run a folder of its own (leave dirpath out: each run then "
-                    f"keeps them in its own <run>/{CHECKPOINTS_DIR}/), or resume from one of them with --ckpt_path"
-                )
+        if self.config.get("subcommand") != "fit" or not dirpath:
+            return
+        try:
+            Path(dirpath).mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=dirpath).close()
+        except OSError as err:
+            raise RunDirectoryError(
+                f"--checkpoint.dirpath {dirpath} cannot be written ({err.strerror or err}); choose a folder you "
+                "can write to"
+            ) from None
+        held = sorted(path.name for path in Path(dirpath).glob("*.ckpt"))
+        ckpt_path = self._get(self.config, "ckpt_path")
+        resuming = ckpt_path is not None and Path(str(ckpt_path)).resolve().parent == Path(dirpath).resolve()
+        if held and not resuming:
+            raise RunDirectoryError(
+                f"--checkpoint.dirpath {dirpath} holds another run's checkpoints ({', '.join(held[:3])}), which "
+                "this fit would overwrite; give each run a folder of its own (leave dirpath out: each run then "
+                f"keeps them in its own <run>/{CHECKPOINTS_DIR}/), or resume from one of them with --ckpt_path"
+            )
 
     def _claim_run_directories(self) -> None:
         """Give each versioned logger a ``version_N`` directory that no concurrent run can also take.
