@@ -74,9 +74,7 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     root = Path(root)
     if not root.is_dir():
         return None
-    versions = sorted(
-        (int(m.group(1)), entry) for entry in os.listdir(root) if (m := _VERSION.fullmatch(entry))
-    )
+    versions = sorted((int(m.group(1)), entry) for entry in os.listdir(root) if (m := _VERSION.fullmatch(entry)))
     for _, entry in reversed(versions):
         path = root / entry / CHECKPOINTS_DIR / LAST_CHECKPOINT_FILE
         if path.is_file():

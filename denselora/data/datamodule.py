@@ -8,6 +8,7 @@ from typing import Any
 
 import datasets
 import lightning as L
+import pyarrow.compute as pc
 import torch
 import torch.distributed as dist
 from lightning.pytorch.utilities import rank_zero_info
@@ -55,6 +56,27 @@ def _record_keys(records: datasets.Dataset) -> list[tuple[str, str, str]]:
     """``(instruction, input, output)`` of each record: what makes two records the same example."""
     inputs = records["input"] if "input" in records.column_names else [""] * len(records)
     return list(zip(records["instruction"], [value or "" for value in inputs], records["output"], strict=True))
+
+
+def _say_long_records(records: datasets.Dataset, budget: int | None, what: str, cutoff_len: int) -> None:
+    """Name the records so long that only their beginning is tokenized (see :func:`text_budget`)."""
+    if budget is None or len(records) == 0:
+        return
+    fields = [field for field in ("instruction", "input", "output") if field in records.column_names]
+    table = records.select_columns(fields).with_format("arrow")[:]  # the rows of a split, not the whole file
+    lengths = None
+    for field in fields:
+        column = pc.fill_null(pc.utf8_length(table.column(field)), 0)
+        lengths = column if lengths is None else pc.add(lengths, column)
+    long = pc.indices_nonzero(pc.greater(lengths, budget)).to_pylist()
+    if not long:
+        return
+    positions = records[_RECORD] if _RECORD in records.column_names else list(range(len(records)))
+    named = ", ".join(str(positions[index]) for index in long[:5]) + (", ..." if len(long) > 5 else "")
+    rank_zero_info(
+        f"{what}: {len(long)} record(s) longer than {budget:,} characters (record {named}); only the first {budget:,} "
+        f"characters of each are tokenized, which hold more than the {cutoff_len} tokens (cutoff_len) it is trained on"
+    )
 
 
 class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, EvaluationData, PredictionData):
@@ -294,6 +316,7 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
 
     def _tokenize(self, records: datasets.Dataset, what: str) -> datasets.Dataset:
         function = TrainingTokenizer(self.tokenizer, self.template, self.cutoff_len, self.train_on_inputs)
+        _say_long_records(records, function.budget, what, self.cutoff_len)
         tokenized = records.map(function, batched=True, remove_columns=records.column_names, desc=f"Tokenizing {what}")
         positions = records[_RECORD] if _RECORD in records.column_names else range(len(records))
         return handle_truncated_answers(tokenized, positions, self.truncated_answers, what, self.cutoff_len)

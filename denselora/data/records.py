@@ -8,6 +8,7 @@ field is missing or mistyped, the error names the file, the record index and the
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,19 +45,21 @@ def load_json_dataset(
         MissingDataError: the file does not exist.
         DataError: the file is empty, is not valid JSON, or a record lacks a field or has a wrong type.
     """
-    path = Path(path).expanduser().resolve()
+    given = Path(os.path.abspath(Path(path).expanduser()))
+    path = given.resolve()
+    name = str(path) if path == given else f"{given} (a link to {path})"  # messages name the path the user gave
     if not path.is_file():
-        raise MissingDataError(f"Data file not found: {path}. {missing_hint}".strip())
+        raise MissingDataError(f"Data file not found: {name}. {missing_hint}".strip())
     if path.stat().st_size == 0:
-        raise DataError(f"{path} is empty. {_FORMAT_HINT} Re-download or regenerate the file.")
+        raise DataError(f"{name} is empty. {_FORMAT_HINT} Re-download or regenerate the file.")
     try:
         dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache_dir)
     except Exception as exc:  # datasets wraps JSON and Arrow errors in several types; diagnose them ourselves
-        _diagnose_json(path)
-        raise DataError(f"Could not read {path}: {exc}. {_FORMAT_HINT}") from exc
+        _diagnose_json(path, name)
+        raise DataError(f"Could not read {name}: {exc}. {_FORMAT_HINT}") from exc
     if len(dataset) == 0:
-        raise DataError(f"{path} holds no records. {_FORMAT_HINT}")
-    return validate_fields(dataset, str(path), required, path)
+        raise DataError(f"{name} holds no records. {_FORMAT_HINT}")
+    return validate_fields(dataset, name, required, path)
 
 
 def load_hub_dataset(name: str, required: Sequence[str], *, cache_dir: str | None = None) -> datasets.Dataset:
@@ -142,54 +145,54 @@ def _read_records(path: Path) -> list:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _diagnose_json(path: Path) -> None:
+def _diagnose_json(path: Path, name: str) -> None:
     """Raise a :class:`DataError` naming the first unreadable record of ``path``; return if none is found."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text ({exc}). {_FORMAT_HINT}") from exc
+        raise DataError(f"{name} is not UTF-8 text ({exc}). {_FORMAT_HINT}") from exc
     start = len(text) - len(text.lstrip())
     if start == len(text):
-        raise DataError(f"{path} is empty. {_FORMAT_HINT}")
+        raise DataError(f"{name} is empty. {_FORMAT_HINT}")
     if text[start] == "[":
-        _diagnose_list(path, text, start + 1)
+        _diagnose_list(name, text, start + 1)
     elif text[start] == "{":
-        _diagnose_lines(path, text)
+        _diagnose_lines(name, text)
     else:
-        raise DataError(f"{path} is not JSON: it starts with {text[start : start + 20]!r}. {_FORMAT_HINT}")
+        raise DataError(f"{name} is not JSON: it starts with {text[start : start + 20]!r}. {_FORMAT_HINT}")
 
 
-def _diagnose_list(path: Path, text: str, position: int) -> None:
+def _diagnose_list(name: str, text: str, position: int) -> None:
     decoder = json.JSONDecoder()
     index = 0
     fix = "The file is probably truncated or was edited by hand; re-download or regenerate it."
     while True:
         position = _skip_space(text, position)
         if position >= len(text):
-            raise DataError(f"{path} ends after record {index - 1} without the closing ']'. {fix}")
+            raise DataError(f"{name} ends after record {index - 1} without the closing ']'. {fix}")
         if text[position] == "]" and index == 0:
-            raise DataError(f"{path} holds no records (an empty list). {_FORMAT_HINT}")
+            raise DataError(f"{name} holds no records (an empty list). {_FORMAT_HINT}")
         try:
             record, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"{path}: record {index} (line {exc.lineno}, column {exc.colno}) is not valid JSON: {exc.msg}. {fix}"
+                f"{name}: record {index} (line {exc.lineno}, column {exc.colno}) is not valid JSON: {exc.msg}. {fix}"
             ) from exc
         if not isinstance(record, dict):
-            raise DataError(f"{path}: record {index} is {type(record).__name__}, not an object. {_FORMAT_HINT}")
+            raise DataError(f"{name}: record {index} is {type(record).__name__}, not an object. {_FORMAT_HINT}")
         position = _skip_space(text, position)
         if position >= len(text):
-            raise DataError(f"{path} ends after record {index} without the closing ']'. {fix}")
+            raise DataError(f"{name} ends after record {index} without the closing ']'. {fix}")
         if text[position] == "]":
             return
         if text[position] != ",":
             line = text.count("\n", 0, position) + 1
-            raise DataError(f"{path}: expected ',' or ']' after record {index} (line {line}). {fix}")
+            raise DataError(f"{name}: expected ',' or ']' after record {index} (line {line}). {fix}")
         position += 1
         index += 1
 
 
-def _diagnose_lines(path: Path, text: str) -> None:
+def _diagnose_lines(name: str, text: str) -> None:
     index = 0
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -198,11 +201,11 @@ def _diagnose_lines(path: Path, text: str) -> None:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(
-                f"{path}: record {index} (line {line_number}) is not valid JSON: {exc.msg}. "
+                f"{name}: record {index} (line {line_number}) is not valid JSON: {exc.msg}. "
                 "Fix or remove that line; the file may be truncated."
             ) from exc
         if not isinstance(record, dict):
-            raise DataError(f"{path}: record {index} (line {line_number}) is not an object. {_FORMAT_HINT}")
+            raise DataError(f"{name}: record {index} (line {line_number}) is not an object. {_FORMAT_HINT}")
         index += 1
 
 

@@ -13,6 +13,12 @@ Each training example also gets ``learned``: how many of its labels the loss use
 since token ``t + 1`` is predicted from token ``t``, that are not -100). A record whose prompt fills
 ``cutoff_len`` under ``train_on_inputs=False`` has none; :mod:`denselora.data.truncated_answers` finds them.
 
+A text far longer than ``cutoff_len`` tokens can hold (a 50 MB record) is cut to :func:`text_budget` characters
+before it is tokenized, so that tokenizing it takes milliseconds instead of minutes and gigabytes. The kept tokens
+are the same: ``cutoff_len`` tokens span at most ``cutoff_len`` times the tokenizer's longest token, and the
+budget adds a margin for the word the cut falls in. If the cut text yields fewer than ``cutoff_len`` tokens (a
+normalizer that drops characters), the whole text is tokenized instead.
+
 Generation prompt: the prompt with an empty response, tokenized with BOS, no EOS and no truncation.
 """
 
@@ -24,15 +30,43 @@ from transformers import PreTrainedTokenizerBase
 
 from denselora.data.prompts import check_template, format_prompt
 
-__all__ = ["IGNORE_INDEX", "PromptTokenizer", "TrainingTokenizer", "tokenize_training_example"]
+__all__ = ["IGNORE_INDEX", "PromptTokenizer", "TrainingTokenizer", "text_budget", "tokenize_training_example"]
 
 IGNORE_INDEX = -100  # label value that the cross-entropy loss skips
+_CUT_WORD_MARGIN = 4096  # characters kept past the bound, so that the word the cut falls in ends after the kept tokens
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], cutoff_len: int | None) -> list[list[int]]:
+def text_budget(tokenizer: PreTrainedTokenizerBase, cutoff_len: int) -> int | None:
+    """How many characters of a text are enough to give its first ``cutoff_len`` tokens.
+
+    A token's string in the vocabulary (byte-level or SentencePiece) is at least as long as the text it stands
+    for, so ``cutoff_len`` tokens cover at most ``cutoff_len`` times the longest one.
+
+    Returns:
+        The number of characters, or ``None`` when the tokenizer truncates from the left (keeps the end).
+    """
+    if getattr(tokenizer, "truncation_side", "right") != "right":
+        return None
+    longest = max((len(token) for token in tokenizer.get_vocab()), default=1)
+    return cutoff_len * max(longest, 1) + _CUT_WORD_MARGIN
+
+
+def _encode(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], cutoff_len: int | None, budget: int | None = None
+) -> list[list[int]]:
     if cutoff_len is None:
         return tokenizer(texts, padding=False, truncation=False)["input_ids"]
-    return tokenizer(texts, padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
+    long = [index for index, text in enumerate(texts) if budget is not None and len(text) > budget]
+    if long:
+        texts = list(texts)
+        whole = {index: texts[index] for index in long}
+        for index in long:
+            texts[index] = texts[index][:budget]
+    ids = tokenizer(texts, padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
+    for index in long:
+        if len(ids[index]) < cutoff_len:  # the cut text was too short after all: tokenize the whole of it
+            ids[index] = tokenizer(whole[index], padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
+    return ids
 
 
 def _append_eos(ids: list[int], eos_token_id: int, cutoff_len: int) -> list[int]:
@@ -60,6 +94,7 @@ class TrainingTokenizer:
         self.template = check_template(template)
         self.cutoff_len = cutoff_len
         self.train_on_inputs = train_on_inputs
+        self.budget = text_budget(tokenizer, cutoff_len)
         # Part of the ``datasets`` cache fingerprint: data tokenized before ``learned`` existed is not reused.
         self.columns = ("input_ids", "labels", "length", "learned")
 
@@ -71,15 +106,17 @@ class TrainingTokenizer:
             for instruction, given, output in zip(instructions, inputs, outputs, strict=True)
         ]
         eos = self.tokenizer.eos_token_id
-        input_ids = [_append_eos(ids, eos, self.cutoff_len) for ids in _encode(self.tokenizer, full, self.cutoff_len)]
+        encoded = _encode(self.tokenizer, full, self.cutoff_len, self.budget)
+        input_ids = [_append_eos(ids, eos, self.cutoff_len) for ids in encoded]
         labels = [list(ids) for ids in input_ids]
         if not self.train_on_inputs:
             prompts = [
                 format_prompt(self.template, instruction, given)
                 for instruction, given in zip(instructions, inputs, strict=True)
             ]
-            for row, prompt_ids in zip(labels, _encode(self.tokenizer, prompts, self.cutoff_len), strict=True):
-                masked = min(len(prompt_ids), len(row))
+            prompt_ids = _encode(self.tokenizer, prompts, self.cutoff_len, self.budget)
+            for row, ids in zip(labels, prompt_ids, strict=True):
+                masked = min(len(ids), len(row))
                 row[:masked] = [IGNORE_INDEX] * masked
         return {
             "input_ids": input_ids,

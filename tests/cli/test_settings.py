@@ -118,9 +118,7 @@ def test_training_records_that_all_copy_validation_records_are_refused(tmp_path,
     data = tmp_path / "data"
     (data / "ft-training_set").mkdir(parents=True)
     (data / "ft-training_set" / "copies.json").write_text(json.dumps([record] * 200))
-    error = _refused(
-        tiny_run_args(tmp_path, "--data.init_args.train_file", "ft-training_set/copies.json"), capsys
-    )
+    error = _refused(tiny_run_args(tmp_path, "--data.init_args.train_file", "ft-training_set/copies.json"), capsys)
     assert "no training record is left once the 16 validation records and their 184 copies are held out" in error
 
 
@@ -153,6 +151,22 @@ def test_folders_that_cannot_be_written_are_named_before_training(tmp_path, caps
     assert f"--checkpoint.dirpath {blocked / 'checkpoints'} cannot be written" in error
     error = _refused(tiny_run_args(tmp_path, "--data.init_args.data_dir", str(blocked / "data")), capsys)
     assert f"cannot write the quickstart's data to {blocked / 'data'}" in error
+    error = _refused(tiny_run_args(tmp_path, "--data.init_args.data_dir", str(blocked)), capsys)
+    assert f"cannot write the quickstart's data to {blocked}: Not a directory" in error
+    assert blocked.read_text() == "" and not list(tmp_path.glob("runs/*/version_*/checkpoints"))
+
+
+def test_a_test_set_that_is_not_a_test_set_is_refused_before_training(tmp_path, capsys):
+    import os
+
+    run(tiny_run_args(tmp_path, "--trainer.max_steps", "1"))  # writes the quickstart's data
+    link = tmp_path / "data" / "dataset" / "synth_boolq" / "test.json"
+    link.unlink()
+    os.symlink("/etc/passwd", link)
+    error = _refused(tiny_run_args(tmp_path, "--test_after_fit", "true"), capsys)
+    assert f"{link} (a link to /etc/passwd) is not JSON" in error
+    assert len(run_dirs(tmp_path)) == 1  # the first run; the refused one left no run directory
+    assert os.readlink(link) == "/etc/passwd"  # and the quickstart did not write its data through the link
 
 
 def test_a_diverged_run_without_a_checkpoint_says_there_is_nothing_to_resume(tmp_path, capsys):

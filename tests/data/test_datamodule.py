@@ -14,6 +14,7 @@ from denselora.data import (
     MathDataModule,
     ShardedLengthSortedSampler,
 )
+from denselora.data.tokenization import text_budget
 from denselora.errors import ConfigError, DataError, MissingDataError
 from denselora.quickstart import QUICKSTART_EVAL_DATASETS, QUICKSTART_TRAIN_FILE
 from denselora.tasks import UnknownTaskError, get_task
@@ -255,3 +256,25 @@ def test_a_name_with_a_rule_still_reads_its_folder(quickstart_root, tmp_path, da
     assert [s.name for s in dm.eval_sets] == ["my_set"] and dm.eval_sets[0].task.rule.name == get_task(
         "boolq"
     ).rule.name
+
+
+def test_a_huge_record_is_cut_before_it_is_tokenized_and_named(tmp_path, datasets_cache, caplog):
+    import logging
+    import time
+
+    records = [{"instruction": f"What is {n} + 1?", "input": "", "output": str(n + 1)} for n in range(12)]
+    records[7]["instruction"] = "why " * 5_000_000  # 20 MB in one record
+    (tmp_path / "train.json").write_text(json.dumps(records))
+    dm = LLMAdaptersDataModule(
+        str(tmp_path), train_file="train.json", val_size=0, cutoff_len=64, cache_dir=datasets_cache
+    )
+    started = time.perf_counter()
+    with caplog.at_level(logging.INFO):
+        dm.setup("fit")
+    assert time.perf_counter() - started < 30  # tokenizing the whole record took minutes
+    assert sorted(dm.train_dataset["length"])[-1] == 64
+    budget = text_budget(dm.tokenizer, 64)
+    assert [r.getMessage() for r in caplog.records if "characters" in r.getMessage()] == [
+        f"training data: 1 record(s) longer than {budget:,} characters (record 7); only the first {budget:,} "
+        "characters of each are tokenized, which hold more than the 64 tokens (cutoff_len) it is trained on"
+    ]

@@ -62,3 +62,16 @@ def test_a_decoded_answer_is_scored(real_tokenizer, dataset, answer, gold):
     assert completion == answer
     outcome = score(dataset, completion, gold)
     assert outcome.correct and outcome.prediction == gold
+
+
+@pytest.mark.parametrize("train_on_inputs", [True, False])
+def test_a_text_cut_to_its_budget_gives_the_real_tokenizers_tokens_of_the_whole_text(real_tokenizer, train_on_inputs):
+    from denselora.data.tokenization import text_budget
+
+    cutoff = 256
+    instruction = (RECORDS[1]["instruction"] + " ") * (3 * text_budget(real_tokenizer, cutoff) // 150)
+    record = {"instruction": instruction, "input": "", "output": "the correct answer is answer2"}
+    whole = real_tokenizer([format_prompt("alpaca", instruction, "", record["output"])])["input_ids"][0][:cutoff]
+    columns = TrainingTokenizer(real_tokenizer, "alpaca", cutoff, train_on_inputs)(_columns([record]))
+    assert len(instruction) > 2 * text_budget(real_tokenizer, cutoff)
+    assert columns["input_ids"][0] == whole

@@ -127,3 +127,52 @@ def test_generation_prompts_have_bos_and_no_eos(tiny_tokenizer, boolq_records):
         assert prompt.endswith("### Response:\n" + " " * 16)
         assert ids[0] == tiny_tokenizer.bos_token_id and tiny_tokenizer.eos_token_id not in ids
         assert tiny_tokenizer.decode(ids, skip_special_tokens=True) == prompt
+
+
+def _long_record(words: int, seed: int = 0) -> dict:
+    import random
+
+    rng = random.Random(seed)
+    vocabulary = ["water", "boils", "at", "100", "degrees,", "ünïcödé", "\n\n", "1234567", "?!", "  ", "the", "Answer2"]
+    return {"instruction": " ".join(rng.choice(vocabulary) for _ in range(words)), "input": "", "output": "true"}
+
+
+@pytest.mark.parametrize("train_on_inputs", [True, False])
+def test_a_text_cut_to_its_budget_gives_the_tokens_of_the_whole_text(tiny_tokenizer, train_on_inputs):
+    from denselora.data.tokenization import text_budget
+
+    cutoff = 64
+    budget = text_budget(tiny_tokenizer, cutoff)
+    record = _long_record(words=4 * budget)  # several times the budget: the cut is taken
+    whole = tiny_tokenizer(format_prompt("alpaca", record["instruction"], "", "true"))["input_ids"][:cutoff]
+    assert len(format_prompt("alpaca", record["instruction"], "", "true")) > 3 * budget
+    cut = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff, train_on_inputs)
+    assert cut["input_ids"] == whole
+    assert cut["labels"] == (whole if train_on_inputs else [IGNORE_INDEX] * cutoff)
+
+
+def test_a_50_mb_record_is_tokenized_in_moments(tiny_tokenizer):
+    import time
+
+    record = {"instruction": "why " * 12_500_000, "input": "", "output": "because"}  # 50 MB
+    started = time.perf_counter()
+    out = tokenize_training_example(record, tiny_tokenizer, "alpaca", cutoff_len=256, train_on_inputs=False)
+    assert time.perf_counter() - started < 5  # the whole text took minutes and 11 GB
+    assert len(out["input_ids"]) == 256 and out["learned"] == 0
+
+
+def test_a_text_the_normalizer_shrinks_below_the_budget_is_tokenized_whole():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from denselora.data.tokenization import _encode, text_budget
+
+    words = ["[UNK]", "the", "answer", "is", "true"]
+    backend = Tokenizer(models.WordLevel({word: index for index, word in enumerate(words)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Replace("#", "")  # characters the tokenizer drops before it splits
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]")
+    budget = text_budget(tokenizer, 4)
+    text = "#" * (budget + 10) + " the answer is true"
+    assert tokenizer(text[:budget])["input_ids"] == []  # the cut text holds no token at all
+    assert _encode(tokenizer, [text], 4, budget) == [[1, 2, 3, 4]]

@@ -45,8 +45,7 @@ def test_the_scorer_agrees_with_lm_eval_item_by_item(real_base, real_tokenizer, 
     assert len(theirs) == rows.scored == ITEMS
     predictions = [json.loads(line) for line in (tmp_path / "ours" / "predictions" / "ARC-Easy.jsonl").open()]
     same_choice = sum(
-        row["choice"] == max(range(len(lls)), key=lls.__getitem__)
-        for row, lls in zip(predictions, theirs, strict=True)
+        row["choice"] == max(range(len(lls)), key=lls.__getitem__) for row, lls in zip(predictions, theirs, strict=True)
     )
     assert same_choice >= 0.99 * ITEMS
     for row, lls in zip(predictions, theirs, strict=True):

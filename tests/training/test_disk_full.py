@@ -24,9 +24,7 @@ def test_a_checkpoint_save_on_a_full_disk_keeps_the_previous_one(tmp_path, monke
 
     def zip_writer_fails(obj, handle, *args, **kwargs):
         handle.write(b"half")
-        raise RuntimeError(
-            "PytorchStreamWriter failed writing file data/0: file write failed"
-        )
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
 
     monkeypatch.setattr(torch, "save", zip_writer_fails)
     expected = rf"cannot write the checkpoint {path}: .*file write failed; {path} from before is intact"
