@@ -46,8 +46,8 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from benchmarks.common import SHAPES, device_name
-from denselora.training.finetuner import warmup_then_linear_decay
 from denselora.training.loss import causal_lm_loss
+from denselora.training.schedule import warmup_then_linear_decay
 
 RECIPE_FILE = Path(__file__).resolve().parents[1] / "lightning_configs" / "smollm2_commonsense.yaml"
 

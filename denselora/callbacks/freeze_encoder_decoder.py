@@ -13,6 +13,7 @@ from torch import nn
 from denselora.adapter.inject import get_shared, init_for_frozen_pairs
 from denselora.adapter.shared import SharedEncoderDecoders
 from denselora.errors import ConfigError
+from denselora.training.schedule import LearningRateSchedule
 
 __all__ = ["FreezeEncoderDecoder"]
 
@@ -36,10 +37,11 @@ class FreezeEncoderDecoder(BaseFinetuning):
     adapter still outputs exactly zero at step 0 (as LoRA's ``B = 0`` and VeRA's ``b = 0`` do) and ``M``
     gets a gradient through the frozen random decoder. The draws use the seeded global generator.
 
-    **Unfreezing** (``unfreeze_at_step`` or ``unfreeze_at_epoch``) makes the pairs trainable and has the module
-    add them to its optimizer (:meth:`denselora.training.FineTuner.add_param_group`) as a new parameter group
-    named ``encoder_decoder`` (so LearningRateMonitor logs it as ``lr-AdamW/encoder_decoder``), at ``lr_factor``
-    times the first group's peak learning rate, on the same schedule from where it stands. The step of the
+    **Unfreezing** (``unfreeze_at_step`` or ``unfreeze_at_epoch``) makes the pairs trainable and adds them to the
+    run's :class:`~denselora.training.schedule.LearningRateSchedule` (which :class:`~denselora.training.FineTuner`
+    configures) as a new parameter group named ``encoder_decoder`` (LearningRateMonitor logs it as
+    ``lr-AdamW/encoder_decoder``), at ``lr_factor`` times the first group's peak learning rate, on the same
+    schedule from where it stands. The step of the
     unfreeze is part of the checkpoint: resuming from a later checkpoint rebuilds the group before Lightning
     loads the optimizer and scheduler states into it.
 
@@ -90,11 +92,6 @@ class FreezeEncoderDecoder(BaseFinetuning):
                 "whose gradients it averages when it wraps the model. Freeze for the whole run (no "
                 "unfreeze_at_step/unfreeze_at_epoch) or train on one device."
             )
-        if self.unfreezes and not callable(getattr(pl_module, "add_param_group", None)):
-            raise ConfigError(
-                f"FreezeEncoderDecoder unfreezes through the LightningModule's add_param_group(params, lr_scale, "
-                f"name), which {type(pl_module).__name__} does not have; use denselora.training.FineTuner"
-            )
         ensure_model = getattr(pl_module, "ensure_model", None)
         if ensure_model is not None:
             ensure_model()  # the frozen pairs must exist before configure_optimizers
@@ -107,6 +104,8 @@ class FreezeEncoderDecoder(BaseFinetuning):
             _draw_frozen_pairs(_adapted_model(pl_module))
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.unfreezes:
+            _schedule(trainer, pl_module)  # refused now rather than at the unfreeze
         # Resuming from a checkpoint taken after the unfreeze: the optimizer was just built without the
         # pairs; give it their group back before Lightning loads the saved optimizer state into it.
         if self.unfrozen_at_step is not None:
@@ -137,9 +136,20 @@ class FreezeEncoderDecoder(BaseFinetuning):
         held = {id(p) for group in trainer.optimizers[0].param_groups for p in group["params"]}
         params = [p for p in self.filter_params(shared, requires_grad=True) if id(p) not in held]
         if params:
-            pl_module.add_param_group(params, lr_scale=self.lr_factor, name=PARAM_GROUP_NAME)
+            _schedule(trainer, pl_module).add_group(params, scale=self.lr_factor, name=PARAM_GROUP_NAME)
         self.unfrozen_at_step = step
         rank_zero_info(f"FreezeEncoderDecoder: encoder/decoder pairs train from optimizer step {step + 1} on")
+
+
+def _schedule(trainer: L.Trainer, pl_module: L.LightningModule) -> LearningRateSchedule:
+    schedules = [c.scheduler for c in trainer.lr_scheduler_configs if isinstance(c.scheduler, LearningRateSchedule)]
+    if len(schedules) != 1 or len(trainer.optimizers) != 1:
+        raise ConfigError(
+            "FreezeEncoderDecoder unfreezes by adding a parameter group to the run's one "
+            f"denselora.training.schedule.LearningRateSchedule, and {type(pl_module).__name__}.configure_optimizers "
+            "returns no such schedule (or several optimizers); return one, as denselora.training.FineTuner does"
+        )
+    return schedules[0]
 
 
 def _adapted_model(pl_module: L.LightningModule) -> nn.Module:

@@ -9,9 +9,10 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
-from torch.optim.lr_scheduler import LambdaLR
 
+from denselora.data.protocol import ResumableData
 from denselora.errors import ConfigError
+from denselora.training.schedule import LearningRateSchedule
 
 __all__ = ["ResumeCheck"]
 
@@ -96,40 +97,30 @@ def run_settings(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, 
     for name in ("learning_rate", "weight_decay", "warmup_steps"):
         if hasattr(pl_module, name):
             settings[f"model.{name}"] = getattr(pl_module, name)
-    data_attributes = {
-        "data.train_file": "train_file", "data.data_dir": "data_dir", "data.train_fraction": "train_fraction",
-        "data.val_size": "val_size", "data.cutoff_len": "cutoff_len", "data.train_on_inputs": "train_on_inputs",
-        "data.template": "template", "data.tokenizer": "tokenizer_spec", "data.group_by_length": "group_by_length",
-        "data.seed": "seed",
-    }  # fmt: skip
-    for key, attribute in data_attributes.items():
-        if hasattr(datamodule, attribute):
-            value = getattr(datamodule, attribute)
-            settings[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-    if getattr(datamodule, "micro_batch_size", None) is not None:
-        settings["global micro-batch"] = datamodule.micro_batch_size * trainer.world_size
-    train_dataset = getattr(datamodule, "train_dataset", None)
-    if train_dataset is not None:
-        settings["training records"] = len(train_dataset)
-    fingerprint = getattr(datamodule, "token_fingerprint", None)
-    if callable(fingerprint):
-        # A training file edited in place keeps its path and perhaps its count; its tokens change.
-        settings["training and validation tokens (sha256)"] = fingerprint()
+    if isinstance(datamodule, ResumableData):
+        settings.update(datamodule.resume_settings())
     return settings
 
 
 def _apply(trainer: L.Trainer, name: str, old: float, new: float) -> None:
-    """Set a new learning rate or weight decay in the restored optimizer, keeping the schedule's position."""
-    schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
-    for optimizer in trainer.optimizers:
-        for index, group in enumerate(optimizer.param_groups):
-            if name == "weight_decay":
-                group["weight_decay"] = new if group.get("weight_decay") == old else group.get("weight_decay")
-                continue
-            group["initial_lr"] = new
-            group["lr"] = new
-            for scheduler in schedulers:
-                if scheduler.optimizer is optimizer and isinstance(scheduler, LambdaLR):
-                    # LambdaLR's learning rate is base_lr * factor(step); the factor stays, the base changes.
-                    scheduler.base_lrs[index] = new
-                    group["lr"] = new * scheduler.lr_lambdas[index](scheduler.last_epoch)
+    """Set a new learning rate or weight decay in the restored optimizer, keeping the schedule's position.
+
+    A new learning rate is the first group's new peak; the other groups keep their ratio to it (a group that
+    :class:`~denselora.callbacks.FreezeEncoderDecoder` added at ``lr_factor`` times the peak stays at that factor).
+    """
+    if name == "weight_decay":
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                if group.get("weight_decay") == old:
+                    group["weight_decay"] = new
+        return
+    schedules = [c.scheduler for c in trainer.lr_scheduler_configs if isinstance(c.scheduler, LearningRateSchedule)]
+    for schedule in schedules:
+        schedule.set_peak(new)
+    scheduled = {id(schedule.optimizer) for schedule in schedules}
+    for optimizer in trainer.optimizers:  # an optimizer without a schedule: its rates scale with the peak
+        if id(optimizer) not in scheduled:
+            for group in optimizer.param_groups:
+                group["lr"] *= new / old
+                if "initial_lr" in group:
+                    group["initial_lr"] *= new / old

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import itertools
 import json
 import logging
 import os
@@ -30,7 +29,6 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from denselora.callbacks import LatestCheckpoint, PredictionWriter, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
-from denselora.cli.moved import moved_advice
 from denselora.cli.run_directory import claim_version, latest_checkpoint, release_if_unused, trained_outputs
 from denselora.cli.settings import check_logger, check_seed, check_trainer_settings
 from denselora.distributed import FSDP_STRATEGY_NAME
@@ -45,8 +43,8 @@ from denselora.run_layout import (
     PREDICTIONS_DIR,
     RESULTS_MARKDOWN_FILE,
 )
+from denselora.training.best import best_checkpoint
 from denselora.training.checkpoint_io import readable_checkpoint
-from denselora.training.finetuner import best_checkpoint
 
 __all__ = ["DenseLoRACLI", "main"]
 
@@ -541,11 +539,8 @@ def _quiet_known_messages() -> None:
     warnings.filterwarnings("ignore", message=re.escape("`isinstance(treespec, LeafSpec)` is deprecated"))
 
 
-#: Settings that left the model's arguments, by name: where they are now. jsonargparse refuses an old config's
-#: ``model.init_args.<name>`` with a page on the model's class; this line says what to change.
 def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str) -> str:
-    """jsonargparse's reason, a close option name for an unknown one, where a moved setting went, and where to
-    find the options."""
+    """jsonargparse's reason, a close option name for an unknown one, and where to find the options."""
     action = getattr(parser, "_subcommands_action", None)
     choices = action.choices if action is not None else {}
     given = [str(a) for a in (sys.argv[1:] if args is None else args)]
@@ -561,11 +556,6 @@ def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str
     more = reason.strip().splitlines()[1:]
     if more:
         message += "\n" + "\n".join(more)
-    configs = [a for flag, a in itertools.pairwise(given) if flag in ("-c", "--config")]
-    configs += [a.split("=", 1)[1] for a in given if a.startswith("--config=")]
-    moved = moved_advice(reason, configs)
-    if moved:
-        message = "\n".join([*moved, message])
     if subcommand:  # an option the short --help does not list may be any of them
         return f"{message}\nrun: {PROG} {subcommand} --help-all, for every option"
     return f"{message}\nrun: {PROG} --help, for the commands"

@@ -30,7 +30,7 @@ from denselora.data.eval_sets import (
     test_file_path,
 )
 from denselora.data.prompts import TEMPLATES
-from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData
+from denselora.data.protocol import EvaluationData, PredictionData, ResumableData, ValidationGenerationData
 from denselora.data.records import load_hub_dataset, load_json_dataset
 from denselora.data.resumable import EpochShuffleSampler, ResumableDataLoader
 from denselora.data.samplers import LengthGroupedSampler, ShardedTrainingSampler
@@ -79,7 +79,9 @@ def _say_long_records(records: datasets.Dataset, budget: int | None, what: str, 
     )
 
 
-class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, EvaluationData, PredictionData):
+class LLMAdaptersDataModule(
+    L.LightningDataModule, ValidationGenerationData, EvaluationData, PredictionData, ResumableData
+):
     """Training and evaluation data in the LLM-Adapters layout.
 
     Training (``fit``): the records of ``train_file`` (fields ``instruction, input, output``), minus
@@ -400,6 +402,26 @@ class LLMAdaptersDataModule(L.LightningDataModule, ValidationGenerationData, Eva
             self.val_prompts, self.tokenizer.pad_token_id, self.eval_batch_size, rank, world_size, self.num_workers
         )
         return [loss, prompts]
+
+    def resume_settings(self) -> dict[str, Any]:
+        """What a resumed run compares to know it continues this one (see
+        :class:`~denselora.data.protocol.ResumableData`); :class:`~denselora.callbacks.ResumeCheck` decides which
+        changes it refuses (a moved ``data_dir`` is only announced)."""
+        settings: dict[str, Any] = {
+            f"data.{name}": value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+            for name, value in (
+                ("train_file", self.train_file), ("data_dir", self.data_dir), ("train_fraction", self.train_fraction),
+                ("val_size", self.val_size), ("cutoff_len", self.cutoff_len), ("train_on_inputs", self.train_on_inputs),
+                ("template", self.template), ("tokenizer", self.tokenizer_spec),
+                ("group_by_length", self.group_by_length), ("seed", self.seed),
+            )
+        }  # fmt: skip
+        settings["global micro-batch"] = self.micro_batch_size * self._rank_and_world()[1]
+        if self.train_dataset is not None:
+            settings["training records"] = len(self.train_dataset)
+            # A training file edited in place keeps its path and perhaps its count; its tokens change.
+            settings["training and validation tokens (sha256)"] = self.token_fingerprint()
+        return settings
 
     def token_fingerprint(self) -> str | None:
         """A SHA-256 of the training and validation token ids and labels, in order (``None`` before ``setup``):

@@ -9,6 +9,9 @@ here as a protocol:
   ``summarise_evaluation``) generates for and scores.
 - :class:`PredictionData`: the records that the default ``predict_step`` answers.
 
+And one that :class:`~denselora.callbacks.ResumeCheck` reads: :class:`ResumableData`, the settings that decide
+what a resumed run trains on.
+
 :class:`~denselora.data.LLMAdaptersDataModule` implements all three. A data module of your own needs only
 those whose hooks keep their defaults: a subclass that overrides ``evaluate_batch`` and
 ``summarise_evaluation`` needs no ``eval_sets``. A default hook that finds the attribute missing raises a
@@ -25,7 +28,7 @@ from denselora.errors import ConfigError
 if TYPE_CHECKING:
     from denselora.data.eval_sets import EvalSet, PredictSet, ScoredPrompts
 
-__all__ = ["EvaluationData", "PredictionData", "ValidationGenerationData", "required"]
+__all__ = ["EvaluationData", "PredictionData", "ResumableData", "ValidationGenerationData", "required"]
 
 
 @runtime_checkable
@@ -69,6 +72,17 @@ class PredictionData(Protocol):
     """
 
     predict_set: PredictSet | None
+
+
+@runtime_checkable
+class ResumableData(Protocol):
+    """Data whose settings a resumed run compares with the checkpoint's (:class:`~denselora.callbacks.ResumeCheck`)."""
+
+    def resume_settings(self) -> dict[str, Any]:
+        """The settings that decide which examples each step sees, in which order and how they are tokenized,
+        as plain values keyed for messages (``"data.train_file"``, ``"training records"``, ...); those known only
+        after ``setup`` are left out before it."""
+        ...
 
 
 def required(datamodule: object | None, name: str, protocol: type, reader: str, instead: str) -> Any:

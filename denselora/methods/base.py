@@ -25,6 +25,11 @@ class AdapterMethod(abc.ABC):
     #: that differs in them is still tested or predicted from. A resumed fit must keep them.
     training_fields: frozenset[str] = frozenset()
 
+    @property
+    def rank(self) -> int | None:
+        """The method's rank ``r``, recorded in ``parameters.json`` and the report; ``None`` if it has none."""
+        return None
+
     @abc.abstractmethod
     def apply(self, model: nn.Module) -> nn.Module:
         """Adapt ``model`` (freezing its base) and return the module to train."""

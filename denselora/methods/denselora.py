@@ -24,6 +24,10 @@ class DenseLoRA(DenseLoRAConfig, AdapterMethod):
     method = "denselora"
     training_fields = frozenset({"dropout", "dropout_sites", "fused", "train_encoder_decoder", "dtype"})
 
+    @property
+    def rank(self) -> int:
+        return self.r
+
     def apply(self, model: nn.Module) -> nn.Module:
         return apply_denselora(model, self.config())
 

@@ -49,6 +49,10 @@ class PeftMethod(AdapterMethod):
         self.target_modules = list(target_modules) if not isinstance(target_modules, str) else target_modules
         self.missing_targets = missing_targets
 
+    @property
+    def rank(self) -> int:
+        return self.r
+
     def peft_config(self, target_modules: list[str] | str | None = None):
         """The ``peft`` config, for ``target_modules`` (default: the adapter's own)."""
         raise NotImplementedError

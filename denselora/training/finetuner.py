@@ -3,34 +3,36 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
-from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics.aggregation import MeanMetric
 
 from denselora.adapter.config import DTYPES
 from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData, required
-from denselora.distributed import full_tensor, is_sharded, reshard, shard_model
-from denselora.errors import ConfigError, TrainingDivergedError
-from denselora.evaluation.evaluator import SCORING_MODES
+from denselora.distributed import full_tensor, reshard, shard_model
+from denselora.errors import ConfigError
+from denselora.evaluation.answers import prediction_rows, validation_answers_correct
+from denselora.evaluation.evaluator import SCORING_MODES, Evaluator
 from denselora.methods.base import AdapterMethod
-from denselora.models import BaseModelSource, ConfigModel, base_model_from_spec
-from denselora.run_layout import ADAPTER_EXPORT_DIR, EVALUATION_DIR
+from denselora.models.choice import choose_base
+from denselora.models.source import BaseModelSource
+from denselora.models.tokenizer import load_tokenizer
+from denselora.run_layout import EVALUATION_DIR
 from denselora.training import checkpoint_record
+from denselora.training.adapter_export import AdapterExport
+from denselora.training.best import best_checkpoint
+from denselora.training.divergence_stop import DivergenceStop
 from denselora.training.loss import causal_lm_loss
-from denselora.training.parameter_record import write_parameter_record
+from denselora.training.schedule import LearningRateSchedule, warmup_then_linear_decay
+from denselora.training.telemetry import TrainingTelemetry
 
 __all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
-
-#: Generation budget of ``predict`` when ``max_new_tokens`` is not set (the math sets' budget).
-PREDICT_MAX_NEW_TOKENS = 256
 
 
 class FineTuner(L.LightningModule):
@@ -50,6 +52,12 @@ class FineTuner(L.LightningModule):
     declares (``val_prompts``, ``eval_sets``, ``predict_set``); a data module needs only what the hooks a
     subclass keeps read. ``predict_step`` returns each batch's rows; :class:`~denselora.callbacks.PredictionWriter`
     writes them to files.
+
+    Every run also gets the module's own callbacks (:meth:`configure_callbacks`): :class:`TrainingTelemetry`
+    (tokens/s, gradient norm), :class:`DivergenceStop` (a non-finite loss stops the run before backward) and
+    :class:`AdapterExport` (``parameters.json`` at the start, the best adapter exported at the end). The learning
+    rate follows a :class:`~denselora.training.schedule.LearningRateSchedule`, through which callbacks add
+    parameter groups or change the peak.
 
     The arguments are kept in ``hparams`` and each checkpoint's ``hyper_parameters``, in plain values (see
     :func:`~denselora.training.checkpoint_record.plain_hyperparameters`); a command given a checkpoint still runs
@@ -102,21 +110,8 @@ class FineTuner(L.LightningModule):
         self.save_hyperparameters()
         if not checkpoint_record.is_plain(dict(self.hparams)):
             self.save_hyperparameters(checkpoint_record.plain_hyperparameters(self.hparams))
-        given = [name for name, value in (("base", base), ("pretrained", pretrained), ("model_config", model_config))
-                 if value is not None]  # fmt: skip
         builds_its_own = type(self).build_base_model is not FineTuner.build_base_model
-        if len(given) > 1 or (not given and not builds_its_own):
-            raise ConfigError(
-                "give exactly one of model.base (a denselora.models source), model.pretrained (a Hugging Face "
-                "name, a local model folder or a .gguf file) and model.model_config (a config dict for a model "
-                f"built offline); got {', '.join(f'model.{name}' for name in given) or 'none'}"
-            )
-        if model_config is not None and "model_type" not in model_config:
-            raise ConfigError("model.model_config needs a 'model_type' (e.g. 'llama') beside the config's fields")
-        if base is None and pretrained is not None:
-            base = base_model_from_spec(pretrained)
-        elif base is None and model_config is not None:
-            base = ConfigModel(model_config)
+        base = choose_base(base, pretrained, model_config, required=not builds_its_own)
         if dtype is not None and dtype not in DTYPES:
             raise ConfigError(f"model.dtype must be one of {sorted(DTYPES)} or null, got {dtype!r}")
         if learning_rate <= 0 or weight_decay < 0 or warmup_steps < 0:
@@ -145,10 +140,8 @@ class FineTuner(L.LightningModule):
         self.scoring = scoring
         self.model: nn.Module | None = None
         self._tokenizer = None
-        self._batch_started = 0.0
-        self._evaluator = None
+        self._evaluator: Evaluator | None = None
         self._results_table: str | None = None
-        self.evaluation_result = None
         self.val_accuracy = MeanMetric()
         # Checkpoints hold the adapter only; the base comes from `pretrained`/`model_config` on every load.
         self.strict_loading = False
@@ -157,8 +150,6 @@ class FineTuner(L.LightningModule):
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from denselora.models.tokenizer import load_tokenizer
-
             self._tokenizer = load_tokenizer(self.tokenizer_spec)
         return self._tokenizer
 
@@ -216,7 +207,7 @@ class FineTuner(L.LightningModule):
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             base.config.use_cache = False
         self.model = self.adapter.apply(base)
-        mesh = getattr(self, "_device_mesh", None)
+        mesh = self.device_mesh  # set by the FSDP strategy (denselora.distributed), else None
         if mesh is not None:  # the FSDP strategy: shard after adapting, so the adapters are sharded too
             self.model = shard_model(self.model, mesh["data_parallel"])
         # from_pretrained returns a model in eval mode; the new module must follow the LightningModule's mode
@@ -232,57 +223,14 @@ class FineTuner(L.LightningModule):
         applied only where a token is learned (see :func:`denselora.training.loss.causal_lm_loss`)."""
         return causal_lm_loss(self.model, batch["input_ids"], batch["attention_mask"], batch["labels"])
 
-    def on_fit_start(self) -> None:
-        rank_zero_info(self.adapter.summary(self.model))
-        run_dir = self.run_dir  # a collective: every rank asks
-        if self.trainer.is_global_zero and run_dir is not None:
-            # parameters.json: the trainable share, after callbacks have frozen what they freeze.
-            write_parameter_record(self.model, self.adapter.method, getattr(self.adapter, "r", None), run_dir)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        self._batch_started = time.perf_counter()
+    def configure_callbacks(self) -> list[Callback]:
+        """The callbacks every run of this module gets (see the class docstring)."""
+        return [TrainingTelemetry(), DivergenceStop(), AdapterExport()]
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.compute_loss(batch)
-        self._stop_if_diverged(loss, batch_idx)
-        batch_size = batch["input_ids"].size(0)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].size(0))
         return loss
-
-    def _stop_if_diverged(self, loss: Tensor, batch_idx: int) -> None:
-        # Decided jointly: a rank that stopped alone would leave the others waiting in the gradient all-reduce.
-        finite = self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True)
-        if finite:
-            return
-        folder = getattr(self.trainer.checkpoint_callback, "dirpath", None)
-        written = sorted(Path(folder).glob("*.ckpt")) if folder and Path(folder).is_dir() else []
-        if written:
-            kept = (
-                f"The checkpoints written so far are intact ({', '.join(p.name for p in written)} in {folder}); lower "
-                "model.learning_rate, raise warmup_steps, or look for bad records, then resume with --ckpt_path"
-            )
-        else:
-            kept = (
-                "No checkpoint was written yet, so there is nothing to resume: lower model.learning_rate, raise "
-                "warmup_steps, or look for bad records, and start again"
-            )
-        raise TrainingDivergedError(
-            f"the training loss is {loss.item()} at optimizer step {self.global_step} (epoch {self.current_epoch}, "
-            f"batch {batch_idx}); training stopped before this step changed anything. {kept}"
-        )
-
-    def on_train_batch_end(self, outputs: Any, batch: dict[str, Tensor], batch_idx: int) -> None:
-        seconds = time.perf_counter() - self._batch_started
-        mask = batch.get("attention_mask")
-        tokens = mask.sum().item() if mask is not None else batch["input_ids"].numel()
-        if seconds > 0:
-            self.log("train/tokens_per_sec", tokens / seconds, batch_size=batch["input_ids"].size(0))
-
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        grads = [p.grad for p in self.trainable_parameters() if p.grad is not None]
-        if grads:
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
-            self.log("train/grad_norm", norm)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> Tensor | None:
         """The validation loss of a batch; on the loader that the data module names for it
@@ -303,9 +251,6 @@ class FineTuner(L.LightningModule):
         return loss
 
     def _validate_generation(self, batch: dict[str, Tensor]) -> None:
-        from denselora.evaluation import generate_completions
-        from denselora.tasks import score
-
         prompts = required(
             self.trainer.datamodule,
             "val_prompts",
@@ -313,18 +258,8 @@ class FineTuner(L.LightningModule):
             "FineTuner's default validation_step, on the loader at val_generation_dataloader_idx,",
             "make val_generation_dataloader_idx None (every validation loader is then scored by its loss)",
         )
-        indices = batch["index"].tolist()
-        completions = generate_completions(
-            self.model,
-            self.tokenizer,
-            batch["input_ids"],
-            batch["attention_mask"],
-            max_new_tokens=self.max_new_tokens or max(prompts.tasks[i].max_new_tokens for i in indices),
-            num_beams=1,  # greedy: validation is a progress signal, the beams are for test
-        )
-        for index, completion in zip(indices, completions, strict=True):
-            outcome = score(prompts.tasks[index], completion, prompts.answers[index], prompt=prompts.prompts[index])
-            self.val_accuracy.update(float(outcome.correct))
+        for correct in validation_answers_correct(self.model, self.tokenizer, batch, prompts, self.max_new_tokens):
+            self.val_accuracy.update(float(correct))
 
     def on_validation_epoch_end(self) -> None:
         reshard(self.model)  # FSDP: back to the shards the optimizer owns before training or saving resumes
@@ -340,31 +275,8 @@ class FineTuner(L.LightningModule):
         if not params:
             raise ConfigError("the adapter left no trainable parameter; check its settings")
         optimizer = torch.optim.AdamW(params, lr=self.learning_rate, weight_decay=self.weight_decay)
-        scheduler = LambdaLR(optimizer, self.lr_factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def add_param_group(self, params: list[nn.Parameter], lr_scale: float, name: str) -> None:
-        """Train ``params`` from now on, as a new optimizer group on the schedule of the first.
-
-        For callbacks that unfreeze parameters during a run (:class:`~denselora.callbacks.FreezeEncoderDecoder`).
-        The group's peak learning rate is ``lr_scale`` times the first group's, and its rate starts where the
-        schedule stands; checkpoints hold the group and its schedule, and LearningRateMonitor logs it by ``name``.
-
-        Args:
-            params: parameters that the optimizer does not hold yet.
-            lr_scale: the group's learning rate relative to the first group's.
-            name: the group's name (``lr-AdamW/<name>`` in the logs).
-        """
-        optimizer = self.optimizers(use_pl_optimizer=False)
-        scheduler = self.lr_schedulers()
-        first = optimizer.param_groups[0]
-        peak = first["initial_lr"]
-        base_lr = lr_scale * peak
-        lr = base_lr * (first["lr"] / peak)  # where the schedule stands now
-        optimizer.add_param_group({"params": params, "lr": lr, "initial_lr": base_lr, "name": name})
-        # A LambdaLR holds one peak and one factor function per group; without them the group's rate stays constant.
-        scheduler.base_lrs.append(base_lr)
-        scheduler.lr_lambdas.append(self.lr_factor)
+        schedule = LearningRateSchedule(optimizer, self.lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def lr_factor(self, step: int) -> float:
         """Linear warmup to the peak, then linear decay to zero at the last step (the authors' schedule).
@@ -376,19 +288,6 @@ class FineTuner(L.LightningModule):
         if step < self.warmup_steps:
             return warmup_then_linear_decay(step, self.warmup_steps, 0)
         return warmup_then_linear_decay(step, self.warmup_steps, int(self.trainer.estimated_stepping_batches))
-
-    # --------------------------------------------------------------------------------------------- export
-    def on_fit_end(self) -> None:
-        best = best_checkpoint(self.trainer)
-        if best is not None:
-            # The run's result is its best validated adapter, as the authors keep it.
-            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            checkpoint_record.load_adapter_tensors(state, self.adapter, self.model)
-        run_dir = self.run_dir  # collectives: every rank asks, and gathers a sharded adapter
-        state = self.adapter_state() if is_sharded(self.model) else None
-        if self.trainer.is_global_zero and run_dir is not None:
-            directory = self.adapter.export(self.model, run_dir / ADAPTER_EXPORT_DIR, state)
-            rank_zero_info(f"adapter written to {directory}")
 
     @property
     def run_dir(self) -> Path | None:
@@ -435,9 +334,7 @@ class FineTuner(L.LightningModule):
             self._evaluator = self.make_evaluator()
         return self._evaluator
 
-    def make_evaluator(self):
-        from denselora.evaluation import Evaluator
-
+    def make_evaluator(self) -> Evaluator:
         eval_sets = required(
             self.trainer.datamodule,
             "eval_sets",
@@ -472,7 +369,6 @@ class FineTuner(L.LightningModule):
         """Gather, print and write the evaluation; log per-dataset accuracy and the mean."""
         result = self.evaluator.finish()
         self._evaluator = None
-        self.evaluation_result = result
         self._results_table = result.to_markdown()
         self.log_test_metrics(result.metrics("test"))
 
@@ -494,16 +390,9 @@ class FineTuner(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------ prediction
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
-        """Answer a batch of the data module's ``predict_set``.
-
-        Returns:
-            One row per record: ``{"index", "instruction", "input", "completion", "response"}``, ``index`` being
-            the record's position in the predict file. :class:`~denselora.callbacks.PredictionWriter` writes
-            them to ``<run>/predictions/<file>.jsonl``.
-        """
-        from denselora.evaluation import generate_completions
-        from denselora.tasks import extract_response
-
+        """Answer a batch of the data module's ``predict_set``: one row per record (see
+        :func:`~denselora.evaluation.answers.prediction_rows`), which
+        :class:`~denselora.callbacks.PredictionWriter` writes to ``<run>/predictions/<file>.jsonl``."""
         predict_set = required(
             self.trainer.datamodule,
             "predict_set",
@@ -511,44 +400,4 @@ class FineTuner(L.LightningModule):
             "FineTuner's default predict_step",
             "override predict_step in a subclass",
         )
-        completions = generate_completions(
-            self.model,
-            self.tokenizer,
-            batch["input_ids"],
-            batch["attention_mask"],
-            max_new_tokens=self.max_new_tokens or PREDICT_MAX_NEW_TOKENS,
-            num_beams=self.num_beams,
-        )
-        rows = [
-            {
-                "index": index,
-                "instruction": predict_set.instructions[index],
-                "input": predict_set.inputs[index],
-                "completion": completion,
-                # With its prompt, as scoring reads it: a completion that goes on to write a new prompt would
-                # otherwise give that prompt's response, not the answer.
-                "response": extract_response(predict_set.prompts[index] + completion),
-            }
-            for index, completion in zip(batch["index"].tolist(), completions, strict=True)
-        ]
-        return rows
-
-
-def warmup_then_linear_decay(step: int, warmup_steps: int, total_steps: int) -> float:
-    """The authors' learning-rate factor at ``step``: linear warmup from 0 to 1 over ``warmup_steps``, then
-    linear decay to 0 at ``total_steps`` (the Hugging Face Trainer's ``linear`` schedule)."""
-    if step < warmup_steps:
-        return step / warmup_steps
-    if step == 0:
-        return 1.0
-    total = max(1, total_steps)
-    return max(0.0, (total - step) / max(1, total - warmup_steps))
-
-
-def best_checkpoint(trainer: L.Trainer) -> str | None:
-    """The checkpoint with the best monitored validation score, or ``None`` when nothing is monitored."""
-    callback = trainer.checkpoint_callback
-    if callback is None or callback.monitor is None:
-        return None
-    best = callback.best_model_path
-    return best if best and Path(best).is_file() else None
+        return prediction_rows(self.model, self.tokenizer, batch, predict_set, self.max_new_tokens, self.num_beams)

@@ -172,7 +172,41 @@ def test_bad_settings_are_config_errors(kwargs):
         FreezeEncoderDecoder(**kwargs)
 
 
-def test_unfreezing_needs_a_module_that_adds_param_groups():
-    trainer = SimpleNamespace(world_size=1)
-    with pytest.raises(ConfigError, match="add_param_group"):
-        FreezeEncoderDecoder(unfreeze_at_epoch=1).setup(trainer, torch.nn.Module(), "fit")
+def test_unfreezing_needs_a_module_whose_optimizer_has_a_learning_rate_schedule(tmp_path):
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from denselora.methods import DenseLoRA
+    from denselora.training import FineTuner
+    from tests.training.cli_runs import TINY_MODEL
+
+    class PlainSchedule(FineTuner):  # a LambdaLR of its own: no public way to add a group to it
+        def configure_optimizers(self):
+            optimizer = torch.optim.AdamW(self.trainable_parameters(), lr=self.learning_rate)
+            return {"optimizer": optimizer, "lr_scheduler": LambdaLR(optimizer, lambda step: 1.0)}
+
+    module = PlainSchedule(DenseLoRA(r=4, alpha=8), model_config=TINY_MODEL)
+    with pytest.raises(ConfigError, match="returns no such schedule"):
+        tiny_fit(tmp_path, [FreezeEncoderDecoder(unfreeze_at_step=2)], max_steps=4, module=module)
+
+
+def test_a_new_learning_rate_at_resume_keeps_the_unfrozen_groups_factor(tmp_path):
+    # Resume after the unfreeze (lr_factor 0.5) with another learning rate: both groups move, 2:1 as before.
+    halved = json.dumps(
+        {
+            "class_path": "denselora.callbacks.FreezeEncoderDecoder",
+            "init_args": {"unfreeze_at_step": 2, "lr_factor": 0.5},
+        }
+    )
+    args = (*NO_VALIDATION, "--trainer.callbacks+", halved)
+    run(tiny_run_args(tmp_path, *args, "--trainer.max_steps", "4"))
+    saved = load_checkpoint(run_dirs(tmp_path)[-1] / "checkpoints" / "4.ckpt")
+    assert saved["lr_schedulers"][0]["base_lrs"] == pytest.approx([3e-3, 1.5e-3])
+    new_rate = ("--model.init_args.learning_rate", "1e-3", "--trainer.max_steps", "6")
+    run(
+        tiny_run_args(tmp_path, *args, *new_rate, "--ckpt_path", str(run_dirs(tmp_path)[-1] / "checkpoints" / "4.ckpt"))
+    )
+    resumed = load_checkpoint(run_dirs(tmp_path)[-1] / "checkpoints" / "5.ckpt")
+    assert resumed["lr_schedulers"][0]["base_lrs"] == pytest.approx([1e-3, 5e-4])
+    groups = resumed["optimizer_states"][0]["param_groups"]
+    assert [g["initial_lr"] for g in groups] == pytest.approx([1e-3, 5e-4])
+    assert groups[1]["lr"] == pytest.approx(0.5 * groups[0]["lr"]) and groups[0]["lr"] > 0

@@ -13,12 +13,19 @@ from tests.training.cli_runs import TINY_MODEL
 
 
 def tiny_fit(
-    tmp_path: Path, callbacks: list, max_steps: int = 6, r: int = 4, train_size: int = 96, **trainer_kwargs
+    tmp_path: Path,
+    callbacks: list,
+    max_steps: int = 6,
+    r: int = 4,
+    train_size: int = 96,
+    module: FineTuner | None = None,
+    **trainer_kwargs,
 ) -> FineTuner:
-    """Fit DenseLoRA at rank ``r`` on the tiny model for ``max_steps`` steps, in batches of 8 of the
-    ``train_size - 16`` records left after validation (``train_size=48``: 4 steps an epoch)."""
+    """Fit DenseLoRA at rank ``r`` on the tiny model (or ``module``) for ``max_steps`` steps, in batches of 8 of
+    the ``train_size - 16`` records left after validation (``train_size=48``: 4 steps an epoch)."""
     L.seed_everything(0, verbose=False)
-    module = FineTuner(DenseLoRA(r=r, alpha=2 * r), model_config=TINY_MODEL, warmup_steps=2, learning_rate=3e-3)
+    if module is None:
+        module = FineTuner(DenseLoRA(r=r, alpha=2 * r), model_config=TINY_MODEL, warmup_steps=2, learning_rate=3e-3)
     data = QuickstartDataModule(
         data_dir=str(tmp_path / "data"),
         train_size=train_size,

@@ -127,12 +127,12 @@ def test_predict_without_a_checkpoint_writes_into_the_new_run(work):
 
 def test_the_response_is_the_answer_even_when_the_model_writes_on(work, monkeypatch):
     root, checkpoint = work
-    import denselora.evaluation
+    import denselora.evaluation.answers
 
     def generate(model, tokenizer, input_ids, *args, **kwargs):
         return ["true\n\n### Instruction:\nAnother question\n\n### Response:\nfalse"] * len(input_ids)
 
-    monkeypatch.setattr(denselora.evaluation, "generate_completions", generate)
+    monkeypatch.setattr(denselora.evaluation.answers, "generate_completions", generate)
     _predict(root, checkpoint, "questions.json")
     rows = _rows(checkpoint.parent.parent / "predictions" / "questions.jsonl")
     # The segment the evaluation scores (LLM-Adapters' reading): up to the next marker, not after it.

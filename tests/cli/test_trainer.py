@@ -189,7 +189,6 @@ def test_a_quickstart_baseline_changes_the_adapter_class_and_the_run_name_only(p
         (["--trainer.max_epochs", "0", "--trainer.max_steps", "-1"], "--trainer.max_epochs 0 trains nothing"),
         (["--data.init_args.eval_datasets", "[../../evil:boolq]"], "eval_datasets: '../../evil' is not a plain name"),
         (["--data.init_args.predict_file", "/tmp/...json"], "predict_file: '..' is not a plain name"),
-        (["--model.init_args.test_after_fit", "true"], "test_after_fit is now a setting of the command"),
     ],
     ids=[
         "rank-zero",
@@ -206,7 +205,6 @@ def test_a_quickstart_baseline_changes_the_adapter_class_and_the_run_name_only(p
         "no-epochs",
         "eval-name-outside",
         "predict-name-outside",
-        "moved-test-after-fit",
     ],
 )
 def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message):
@@ -218,16 +216,6 @@ def test_user_errors_exit_2_with_one_message(tmp_path, capsys, override, message
 
     assert re.search(f"^error: .*{message}", err, re.MULTILINE), err
     assert not run_dirs(tmp_path)  # a run that failed before it started leaves no run directory behind
-
-
-def test_a_config_with_test_after_fit_under_the_model_says_where_it_went(tmp_path, capsys):
-    old = tmp_path / "old.yaml"
-    old.write_text("model:\n  init_args:\n    test_after_fit: true\n")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", str(REPO / "lightning_configs" / "quickstart.yaml"), "--config", str(old)])
-    assert exit_info.value.code == 2
-    assert "`test_after_fit: true` at the top level of the config" in capsys.readouterr().err.splitlines()[0]
-    assert _printed("quickstart.yaml", capsys=capsys)["test_after_fit"] is True
 
 
 def test_an_eval_set_name_cannot_write_outside_the_run_directory(tmp_path, capsys):

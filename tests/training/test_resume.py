@@ -84,7 +84,7 @@ def test_resuming_with_other_data_settings_is_refused_naming_each_change(tmp_pat
 
 
 def test_a_new_learning_rate_at_resume_is_applied_and_announced(tmp_path, caplog):
-    from denselora.training.finetuner import warmup_then_linear_decay
+    from denselora.training.schedule import warmup_then_linear_decay
 
     caplog.set_level(logging.INFO)
     last, saved = _six_steps(tmp_path)
