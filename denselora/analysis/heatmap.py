@@ -13,10 +13,7 @@ import numpy as np
 
 from denselora.errors import RunDirectoryError
 
-__all__ = ["METHOD_NAMES", "figure_to_array", "render_heatmaps", "save_figure"]
-
-#: How figures name the adapter methods.
-METHOD_NAMES = {"denselora": "DenseLoRA", "lora": "LoRA", "dora": "DoRA"}
+__all__ = ["figure_to_array", "render_heatmaps", "save_figure"]
 
 
 def render_heatmaps(

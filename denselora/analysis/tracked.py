@@ -1,4 +1,8 @@
-"""Finding the adapter matrices to watch: DenseLoRA's ``M``, and ``r x r`` windows of LoRA's ``A`` and ``B``."""
+"""The adapter matrices whose updates are watched, and how a method finds its own.
+
+Each method says which of its matrices are watched (:meth:`denselora.methods.AdapterMethod.tracked_matrices`):
+DenseLoRA's whole ``M``, ``r x r`` windows of LoRA's ``A`` and ``B``; this module holds what they share.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from denselora.adapter.layer import DenseLoRALinear
-
-__all__ = ["TrackedMatrix", "find_tracked_matrices"]
+__all__ = ["TrackedMatrix", "watched_layers", "window_start"]
 
 
 class WatchedMatrixName:
@@ -68,60 +70,45 @@ class TrackedMatrix(WatchedMatrixName):
             return view.to(device="cpu", dtype=torch.float32, copy=True)
 
 
-def find_tracked_matrices(
+def watched_layers(
     model: nn.Module,
+    adapted: type | tuple[type, ...],
     layers: Sequence[int] | None = (0,),
     targets: Sequence[str] | None = None,
-    seed: int = 0,
-) -> list[TrackedMatrix]:
-    """The adapter matrices of ``model`` to watch, in module order.
+) -> list[tuple[int, str, nn.Module]]:
+    """The adapted modules of ``model`` to watch, in module order, as ``(block index, target name, module)``.
 
-    Finds DenseLoRA layers (:class:`denselora.DenseLoRALinear`, matrix ``M``) and PEFT LoRA layers (LoRA and
-    DoRA, matrices ``A`` and ``B`` of the active adapter) anywhere in ``model``, so a LightningModule that holds
-    the adapted model can be passed as it is. Other methods (VeRA) have neither and yield an empty list.
+    A method's :meth:`~denselora.methods.AdapterMethod.tracked_matrices` calls it with its layer type, then says
+    which matrices of each module it watches.
 
     Args:
         model: the adapted model, or any module containing it.
+        adapted: the method's adapted-layer class(es).
         layers: block indices to watch; negative ones count from the last block (``-1``); ``None``: all.
         targets: module names to watch (``["q_proj", "up_proj"]``); ``None``: every adapted name.
-        seed: where LoRA's ``r x r`` windows fall (the same seed, the same windows).
-
-    Returns:
-        One entry per watched matrix.
     """
-    candidates = _adapted_modules(model)
-    indices = sorted({layer for layer, _, _ in candidates})
-    wanted_layers = None if layers is None else {_resolve_layer(i, indices) for i in layers}
-    wanted_targets = None if targets is None else set(targets)
-    tracked = []
-    for layer, target, module in candidates:
-        if wanted_layers is not None and layer not in wanted_layers:
-            continue
-        if wanted_targets is not None and target not in wanted_targets:
-            continue
-        tracked.extend(_matrices_of(module, layer, target, seed))
-    return tracked
-
-
-def _adapted_modules(model: nn.Module) -> list[tuple[int, str, nn.Module]]:
-    lora_layer = _peft_lora_layer_class()
-    found = []
+    candidates = []
     ordinal: dict[str, int] = {}
     for path, module in model.named_modules():
-        if isinstance(module, DenseLoRALinear) or (lora_layer is not None and isinstance(module, lora_layer)):
+        if isinstance(module, adapted):
             target = path.rpartition(".")[2]
             position = ordinal.get(target, 0)
             ordinal[target] = position + 1
-            found.append((_layer_index(path, position), target, module))
-    return found
+            candidates.append((_layer_index(path, position), target, module))
+    indices = sorted({layer for layer, _, _ in candidates})
+    wanted_layers = None if layers is None else {_resolve_layer(i, indices) for i in layers}
+    return [
+        (layer, target, module)
+        for layer, target, module in candidates
+        if (wanted_layers is None or layer in wanted_layers) and (targets is None or target in targets)
+    ]
 
 
-def _peft_lora_layer_class():
-    try:
-        from peft.tuners.lora import LoraLayer
-    except ImportError:  # peft is a dependency, but a DenseLoRA-only install works without it
-        return None
-    return LoraLayer
+def window_start(length: int, width: int, seed: int, name: str) -> int:
+    """Where an ``r``-wide window of a larger matrix starts: drawn from ``seed`` and the matrix's ``name`` alone,
+    so that it does not depend on which other matrices are watched."""
+    generator = random.Random(zlib.crc32(f"{seed}:{name}".encode()))
+    return generator.randint(0, max(0, length - width))
 
 
 def _layer_index(path: str, position: int) -> int:
@@ -134,25 +121,3 @@ def _resolve_layer(index: int, indices: list[int]) -> int:
     if index >= 0 or not indices:
         return index
     return indices[index] if -index <= len(indices) else index
-
-
-def _matrices_of(module: nn.Module, layer: int, target: str, seed: int) -> list[TrackedMatrix]:
-    if isinstance(module, DenseLoRALinear):
-        r = module.r
-        return [TrackedMatrix(layer, target, "M", "denselora", (0, r), (0, r), module.M)]
-    adapter = module.active_adapters[0]
-    a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight  # (r, k) and (d, r)
-    r = a.shape[0]
-    key = f"layer{layer}.{target}"
-    start_a = _window_start(a.shape[1], r, seed, f"{key}/A")
-    start_b = _window_start(b.shape[0], r, seed, f"{key}/B")
-    return [
-        TrackedMatrix(layer, target, "A", "lora", (0, r), (start_a, start_a + min(r, a.shape[1])), a),
-        TrackedMatrix(layer, target, "B", "lora", (start_b, start_b + min(r, b.shape[0])), (0, r), b),
-    ]
-
-
-def _window_start(length: int, width: int, seed: int, name: str) -> int:
-    # A string-seeded generator: the window does not depend on which other matrices are watched.
-    generator = random.Random(zlib.crc32(f"{seed}:{name}".encode()))
-    return generator.randint(0, max(0, length - width))

@@ -13,6 +13,7 @@ from torch import nn
 from denselora.adapter.inject import get_shared, init_for_frozen_pairs
 from denselora.adapter.shared import SharedEncoderDecoders
 from denselora.errors import ConfigError
+from denselora.methods import AdapterMethod
 from denselora.training.schedule import LearningRateSchedule
 
 __all__ = ["FreezeEncoderDecoder"]
@@ -158,14 +159,23 @@ def _adapted_model(pl_module: L.LightningModule) -> nn.Module:
 
 
 def _shared_pairs(pl_module: L.LightningModule) -> SharedEncoderDecoders:
-    try:
-        return get_shared(_adapted_model(pl_module))
-    except ValueError:
-        method = getattr(getattr(pl_module, "adapter", None), "method", type(pl_module).__name__)
+    """The encoder/decoder pairs, as the module's method names its shared tensors."""
+    adapter = getattr(pl_module, "adapter", None)
+    model = _adapted_model(pl_module)
+    if isinstance(adapter, AdapterMethod):
+        shared = adapter.shared_modules(model)
+    else:  # a module of one's own, without a method object: look for DenseLoRA's pairs
+        try:
+            shared = get_shared(model)
+        except ValueError:
+            shared = None
+    if not isinstance(shared, SharedEncoderDecoders):
+        method = getattr(adapter, "method", type(pl_module).__name__)
         raise ConfigError(
             f"FreezeEncoderDecoder freezes DenseLoRA's shared encoder/decoder pairs, and this run's model has "
             f"none (method {method!r}); use it with denselora.methods.DenseLoRA"
-        ) from None
+        )
+    return shared
 
 
 def _draw_frozen_pairs(model: nn.Module) -> None:

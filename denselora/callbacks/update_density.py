@@ -13,11 +13,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from denselora.analysis.heatmap import METHOD_NAMES, figure_to_array, render_heatmaps
+from denselora.analysis.heatmap import figure_to_array, render_heatmaps
 from denselora.analysis.snapshot import MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
-from denselora.analysis.tracked import TrackedMatrix, find_tracked_matrices
+from denselora.analysis.tracked import TrackedMatrix
 from denselora.errors import ConfigError
+from denselora.methods import AdapterMethod, display_name, find_tracked_matrices
 from denselora.run_layout import SNAPSHOT_FILE
 
 __all__ = ["UpdateDensityMonitor", "density_layout"]
@@ -104,13 +105,17 @@ class UpdateDensityMonitor(Callback):
 
     # ----------------------------------------------------------------------------------------------- hooks
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._tracked = find_tracked_matrices(pl_module, self.layers, self.targets, self.seed)
         adapter = getattr(pl_module, "adapter", None)
-        self._method = getattr(adapter, "method", None) or (self._tracked[0].method if self._tracked else "adapter")
+        if isinstance(adapter, AdapterMethod):  # the method says which of its matrices to watch
+            self._tracked = adapter.tracked_matrices(pl_module.model, self.layers, self.targets, self.seed)
+            self._method = adapter.method
+        else:
+            self._tracked = find_tracked_matrices(pl_module, self.layers, self.targets, self.seed)
+            self._method = self._tracked[0].method if self._tracked else "adapter"
         if not self._tracked:
             rank_zero_warn(
-                f"UpdateDensityMonitor: no DenseLoRA M or LoRA A/B matrix matches layers={self.layers} and "
-                f"targets={self.targets} in this model ({self._method}); it will log nothing"
+                f"UpdateDensityMonitor: the method ({self._method}) watches no matrix at layers={self.layers} and "
+                f"targets={self.targets} in this model; it will log nothing"
             )
             return
         # Entries restored from a checkpoint stay: the update is measured from the start of the first run.
@@ -167,7 +172,7 @@ class UpdateDensityMonitor(Callback):
 
         writer = self._tensorboard(trainer)
         if writer is not None:
-            method = METHOD_NAMES.get(self._method, self._method)
+            method = display_name(self._method)
             for matrix in self._tracked:
                 delta = deltas[matrix.key]
                 if self.heatmaps:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from denselora.analysis.heatmap import METHOD_NAMES, render_heatmaps, save_figure
+from denselora.analysis.heatmap import render_heatmaps, save_figure
 from denselora.analysis.snapshot import MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
 from denselora.cli.run_dirs import require_run_dir
 from denselora.errors import ConfigError
+from denselora.methods.registry import display_name
 from denselora.run_layout import SNAPSHOT_FILE
 
 __all__ = ["build_parser", "main", "render_comparison"]
@@ -91,7 +92,7 @@ def render_comparison(
                 magnitude = magnitude / magnitude.max()
             stats = update_statistics(matrix.delta, threshold)
             panels.append((_panel_title(snapshot, matrix, stats.active_share), magnitude))
-    steps = ", ".join(f"{METHOD_NAMES.get(s.method, s.method)} step {s.step}" for s in snapshots)
+    steps = ", ".join(f"{display_name(s.method)} step {s.step}" for s in snapshots)
     layer, _, target = group.partition(".")
     return render_heatmaps(
         panels,
@@ -104,7 +105,7 @@ def render_comparison(
 
 
 def _panel_title(snapshot: UpdateSnapshot, matrix: MatrixSnapshot, active_share: float) -> str:
-    method = METHOD_NAMES.get(snapshot.method, snapshot.method)
+    method = display_name(snapshot.method)
     rows, cols = matrix.rows, matrix.cols
     where = "" if matrix.matrix == "M" else f" [{rows[0]}:{rows[1]}, {cols[0]}:{cols[1]}]"
     return f"{method} |Δ{matrix.matrix}|{where}\nactive {100 * active_share:.0f} %"

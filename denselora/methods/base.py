@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import abc
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch import Tensor, nn
+
+from denselora.analysis.tracked import TrackedMatrix
 
 __all__ = ["AdapterMethod"]
 
@@ -18,8 +21,10 @@ class AdapterMethod(abc.ABC):
     gradients afterwards; checkpoints hold :meth:`adapter_tensors` only, never the frozen base.
     """
 
-    #: Short name used in reports and run directories.
+    #: Short name used in checkpoints, ``parameters.json`` and update-density snapshots.
     method: str = "adapter"
+    #: How figures and dashboards write the method's name.
+    display_name: str = "adapter"
     #: Fields of the recorded config that only concern training (dropout, how the forward is computed,
     #: initialisation, dtype): they change neither the tensors' shapes nor what they compute, so a checkpoint
     #: that differs in them is still tested or predicted from. A resumed fit must keep them.
@@ -28,6 +33,23 @@ class AdapterMethod(abc.ABC):
     @property
     def rank(self) -> int | None:
         """The method's rank ``r``, recorded in ``parameters.json`` and the report; ``None`` if it has none."""
+        return None
+
+    def tracked_matrices(
+        self,
+        model: nn.Module,
+        layers: Sequence[int] | None = (0,),
+        targets: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> list[TrackedMatrix]:
+        """The matrices of ``model``'s adapter whose updates the update-density dashboard watches (see
+        :func:`denselora.analysis.watched_layers` for ``layers`` and ``targets``; ``seed`` places windows of
+        matrices larger than ``r x r``). None by default: a method that has no such matrix logs nothing."""
+        return []
+
+    def shared_modules(self, model: nn.Module) -> nn.Module | None:
+        """The module holding the tensors that every adapted layer shares, owned once by the model (DenseLoRA's
+        encoder/decoder pairs), for callbacks that freeze them; ``None`` for a method without shared tensors."""
         return None
 
     @abc.abstractmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -10,8 +11,10 @@ from torch import Tensor, nn
 
 from denselora.adapter.parameters import count_parameters
 from denselora.adapter.targets import LLAMA_TARGETS, MISSING_TARGETS, select_names
+from denselora.analysis.tracked import TrackedMatrix, watched_layers, window_start
 from denselora.errors import ConfigError
 from denselora.methods.base import AdapterMethod
+from denselora.methods.registry import register_method
 
 __all__ = ["DoRA", "LoRA", "PeftMethod", "VeRA"]
 
@@ -90,6 +93,7 @@ class PeftMethod(AdapterMethod):
         return f"{self.method} r={self.r}: {count_parameters(model)}"
 
 
+@register_method
 class LoRA(PeftMethod):
     """LoRA (Hu et al., 2021). Paper baseline on LLaMA-3-8B: r=32, alpha=64, dropout 0.05, q,k,v,up,down.
 
@@ -97,6 +101,7 @@ class LoRA(PeftMethod):
     """
 
     method = "lora"
+    display_name = "LoRA"
 
     def __init__(
         self,
@@ -107,6 +112,31 @@ class LoRA(PeftMethod):
         missing_targets: Literal["error", "ignore"] = "error",
     ) -> None:
         super().__init__(r, alpha, dropout, target_modules, missing_targets)
+
+    def tracked_matrices(
+        self,
+        model: nn.Module,
+        layers: Sequence[int] | None = (0,),
+        targets: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> list[TrackedMatrix]:
+        """An ``r x r`` window of each watched layer's ``A`` and ``B``, as the paper's App. B.3 slices them: all
+        ``r`` rows of ``A`` (``r x k``) and ``r`` consecutive columns, all ``r`` columns of ``B`` (``d x r``) and
+        ``r`` consecutive rows, the windows placed by ``seed`` and the matrix's name."""
+        from peft.tuners.lora import LoraLayer  # peft loads only for the PEFT methods
+
+        tracked = []
+        for layer, target, module in watched_layers(model, LoraLayer, layers, targets):
+            adapter = module.active_adapters[0]
+            a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight
+            r = a.shape[0]
+            start_a = window_start(a.shape[1], r, seed, f"layer{layer}.{target}/A")
+            start_b = window_start(b.shape[0], r, seed, f"layer{layer}.{target}/B")
+            tracked += [
+                TrackedMatrix(layer, target, "A", "lora", (0, r), (start_a, start_a + min(r, a.shape[1])), a),
+                TrackedMatrix(layer, target, "B", "lora", (start_b, start_b + min(r, b.shape[0])), (0, r), b),
+            ]
+        return tracked
 
     def peft_config(self, target_modules: list[str] | str | None = None):
         from peft import LoraConfig
@@ -120,10 +150,12 @@ class LoRA(PeftMethod):
         )
 
 
+@register_method
 class DoRA(LoRA):
     """DoRA (Liu et al., 2024): LoRA on the direction plus a trainable magnitude vector; same settings as LoRA."""
 
     method = "dora"
+    display_name = "DoRA"
 
     def peft_config(self, target_modules: list[str] | str | None = None):
         config = super().peft_config(target_modules)
@@ -131,6 +163,7 @@ class DoRA(LoRA):
         return config
 
 
+@register_method
 class VeRA(PeftMethod):
     """VeRA (Kopiczko et al., 2024): frozen random projections shared by all layers, trainable scaling vectors.
 
@@ -139,6 +172,7 @@ class VeRA(PeftMethod):
     """
 
     method = "vera"
+    display_name = "VeRA"
 
     def __init__(
         self,

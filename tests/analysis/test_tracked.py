@@ -1,8 +1,7 @@
 import pytest
 
 from denselora import DenseLoRAConfig, apply_denselora
-from denselora.analysis import find_tracked_matrices
-from denselora.methods import DoRA, LoRA, VeRA
+from denselora.methods import DenseLoRA, DoRA, LoRA, VeRA, find_tracked_matrices
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama
 
 
@@ -41,3 +40,14 @@ def test_lora_layers_watch_seeded_r_by_r_slices_of_A_and_B(method):
 def test_vera_has_nothing_to_watch():
     model = VeRA(r=8).apply(build_tiny_llama())
     assert find_tracked_matrices(model, layers=None) == []
+
+
+@pytest.mark.parametrize("method", [DenseLoRA(r=4), LoRA(r=4), DoRA(r=4), VeRA(r=8)], ids=lambda m: m.method)
+def test_each_method_names_its_own_matrices_as_the_model_wide_search_finds_them(method):
+    model = method.apply(build_tiny_llama())
+    own = method.tracked_matrices(model, layers=None, seed=3)
+    assert [(m.key, m.rows, m.cols) for m in own] == [
+        (m.key, m.rows, m.cols) for m in find_tracked_matrices(model, layers=None, seed=3)
+    ]
+    assert (len(own) > 0) == (method.method != "vera")
+    assert all(m.method == ("denselora" if method.method == "denselora" else "lora") for m in own)

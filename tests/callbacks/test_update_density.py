@@ -176,7 +176,7 @@ def test_vera_is_warned_about_and_left_alone(tmp_path):
 
     monitor = json.dumps({"class_path": "denselora.callbacks.UpdateDensityMonitor"})
     vera = REPO / "lightning_configs" / "baselines" / "vera.yaml"
-    with pytest.warns(UserWarning, match="no DenseLoRA M or LoRA A/B"):
+    with pytest.warns(UserWarning, match=r"the method \(vera\) watches no matrix"):
         run(
             tiny_run_args(
                 tmp_path, "--config", str(vera), "--model.init_args.adapter.init_args.r", "8",
