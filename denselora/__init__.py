@@ -6,8 +6,6 @@
 trains only its own ``r x r`` matrix ``M``.
 """
 
-__version__ = "0.3.0"
-
 from denselora.adapter import (
     DenseLoRAConfig,
     DenseLoRALinear,
@@ -30,6 +28,7 @@ from denselora.adapter import (
     unmerge_adapters,
 )
 from denselora.errors import AdapterMismatchError, ConfigError, UserError
+from denselora.version import __version__
 
 __all__ = [
     "AdapterMismatchError",
