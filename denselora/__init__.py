@@ -6,6 +6,9 @@
 trains only its own ``r x r`` matrix ``M``.
 """
 
+# The quickstart registers its base model with models/, which does not import it; importing it here makes the
+# name known to every use of the package.
+from denselora import quickstart  # noqa: F401  (imported for its registrations)
 from denselora.adapter import (
     DenseLoRAConfig,
     DenseLoRALinear,

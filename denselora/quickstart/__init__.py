@@ -4,8 +4,13 @@
 - :mod:`~denselora.quickstart.datamodule`: :class:`QuickstartDataModule`, which writes them on first use;
 - :mod:`~denselora.quickstart.base_model`: the small base that knows the format but not the answers, built
   offline once and selected by ``model.pretrained: denselora/quickstart-base`` (:class:`QuickstartBase`).
+
+Importing this folder registers what it contributes with the folders below it, which do not import it: its
+base model with ``models/``. ``denselora/__init__.py`` imports it, so the registrations hold wherever the
+package is used.
 """
 
+from denselora.models import register_base_model
 from denselora.quickstart.base_model import QUICKSTART_BASE, QuickstartBase
 from denselora.quickstart.datamodule import QuickstartDataModule
 from denselora.quickstart.synthetic import QUICKSTART_EVAL_DATASETS, QUICKSTART_TRAIN_FILE, write_quickstart_data
@@ -18,3 +23,5 @@ __all__ = [
     "QuickstartDataModule",
     "write_quickstart_data",
 ]
+
+register_base_model(QUICKSTART_BASE, QuickstartBase)
