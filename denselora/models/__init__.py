@@ -17,7 +17,12 @@ from denselora.models.gguf import (
 from denselora.models.hugging_face import HuggingFaceModel
 from denselora.models.registry import register_base_model, registered_base_model
 from denselora.models.source import BaseModelSource
-from denselora.models.tokenizer import TINY_TOKENIZER, build_tiny_tokenizer, load_tokenizer
+from denselora.models.tokenizer import (
+    TINY_TOKENIZER,
+    build_tiny_tokenizer,
+    load_tokenizer,
+    register_tiny_tokenizer_corpus,
+)
 
 __all__ = [
     "SMOLLM2_135M_INSTRUCT",
@@ -32,6 +37,7 @@ __all__ = [
     "is_gguf_spec",
     "load_tokenizer",
     "register_base_model",
+    "register_tiny_tokenizer_corpus",
     "registered_base_model",
     "resolve_model_file",
 ]

@@ -3,17 +3,19 @@
 - :mod:`~denselora.quickstart.synthetic`: the synthetic reasoning sets, in the LLM-Adapters layout;
 - :mod:`~denselora.quickstart.datamodule`: :class:`QuickstartDataModule`, which writes them on first use;
 - :mod:`~denselora.quickstart.base_model`: the small base that knows the format but not the answers, built
-  offline once and selected by ``model.pretrained: denselora/quickstart-base`` (:class:`QuickstartBase`).
+  offline once and selected by ``model.pretrained: denselora/quickstart-base`` (:class:`QuickstartBase`);
+- :mod:`~denselora.quickstart.tokenizer_corpus`: the text the built-in ``denselora/tiny`` tokenizer learns.
 
 Importing this folder registers what it contributes with the folders below it, which do not import it: its
-base model with ``models/``. ``denselora/__init__.py`` imports it, so the registrations hold wherever the
-package is used.
+base model and the tiny tokenizer's text with ``models/``. ``denselora/__init__.py`` imports it, so the
+registrations hold wherever the package is used.
 """
 
-from denselora.models import register_base_model
+from denselora.models import register_base_model, register_tiny_tokenizer_corpus
 from denselora.quickstart.base_model import QUICKSTART_BASE, QuickstartBase
 from denselora.quickstart.datamodule import QuickstartDataModule
 from denselora.quickstart.synthetic import QUICKSTART_EVAL_DATASETS, QUICKSTART_TRAIN_FILE, write_quickstart_data
+from denselora.quickstart.tokenizer_corpus import tiny_tokenizer_corpus
 
 __all__ = [
     "QUICKSTART_BASE",
@@ -25,3 +27,4 @@ __all__ = [
 ]
 
 register_base_model(QUICKSTART_BASE, QuickstartBase)
+register_tiny_tokenizer_corpus(tiny_tokenizer_corpus)
