@@ -6,8 +6,8 @@
 trains only its own ``r x r`` matrix ``M``.
 """
 
-# The quickstart registers its base model and the tiny tokenizer's text with models/, which does not import it;
-# importing it here makes them known to every use of the package.
+# The quickstart registers its base model, the tiny tokenizer's text and its sets' answer rules with models/ and
+# tasks/, which do not import it; importing it here makes them known to every use of the package.
 from denselora import quickstart  # noqa: F401  (imported for its registrations)
 from denselora.adapter import (
     DenseLoRAConfig,
