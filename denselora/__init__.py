@@ -6,8 +6,9 @@
 trains only its own ``r x r`` matrix ``M``.
 """
 
-__version__ = "0.3.0"
-
+# The quickstart registers its base model, the tiny tokenizer's text and its sets' answer rules with models/ and
+# tasks/, which do not import it; importing it here makes them known to every use of the package.
+from denselora import quickstart  # noqa: F401  (imported for its registrations)
 from denselora.adapter import (
     DenseLoRAConfig,
     DenseLoRALinear,
@@ -30,6 +31,7 @@ from denselora.adapter import (
     unmerge_adapters,
 )
 from denselora.errors import AdapterMismatchError, ConfigError, UserError
+from denselora.version import __version__
 
 __all__ = [
     "AdapterMismatchError",

@@ -1,7 +1,7 @@
 """``python -m denselora``: the trainer (``fit``, ``validate``, ``test``, ``predict``) and the run tools.
 
 ``figure``, ``report`` and ``lm-eval`` read finished runs and are dispatched here, before LightningCLI (which
-knows only its own subcommands) is even imported; everything else goes to :func:`denselora.cli.main`.
+knows only its own subcommands) sees the arguments; everything else goes to :func:`denselora.cli.main`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from denselora.cli import main as cli_main
+from denselora.cli.tools import SUMMARIES, TOOLS, run_tool
+
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from denselora.cli.tools import SUMMARIES, TOOLS, run_tool
-
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in TOOLS:
         sys.exit(run_tool(args[0], args[1:]))
@@ -21,8 +22,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, summary in SUMMARIES.items():
             print(f"  python -m denselora {name}: {summary}")
         print("The trainer:")
-    from denselora.cli import main as cli_main
-
     cli_main(None if argv is None else args)
 
 

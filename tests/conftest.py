@@ -8,6 +8,7 @@ checkout that git neither tracks nor ignores.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import stat
@@ -37,6 +38,15 @@ import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from denselora.adapter import targets as adapter_targets  # noqa: E402
+
+# `import denselora` imports Lightning (through the quickstart, which the package imports for its registrations).
+# Lightning keeps its messages to a handler of its own when the root logger has none as it loads, as while pytest
+# loads this file; the tests read them through the root logger (caplog), as Lightning sends them when it loads
+# into a process whose logging is set up.
+_LIGHTNING_LOGGER = logging.getLogger("lightning.pytorch")
+if not _LIGHTNING_LOGGER.propagate:
+    _LIGHTNING_LOGGER.handlers.clear()
+    _LIGHTNING_LOGGER.propagate = True
 
 # The thread count the suite runs with, stated, so that commands run in it (in process and in subprocesses)
 # keep PyTorch's default and do not warn that the machine is busy: the busy one is the suite itself.

@@ -21,6 +21,7 @@ from denselora.adapter.inject import Target, adapted_layers, apply_denselora, fi
 from denselora.adapter.layer import DenseLoRALinear
 from denselora.adapter.protocol import get_adapter_params
 from denselora.errors import AdapterMismatchError, RunDirectoryError
+from denselora.version import __version__
 
 __all__ = [
     "ADAPTER_CONFIG_FILE",
@@ -53,8 +54,6 @@ def get_adapter_state_dict(model: nn.Module) -> dict[str, Tensor]:
 
 def adapter_metadata(model: nn.Module) -> dict[str, Any]:
     """What a saved adapter records beside its tensors: the config and the shape of every adapted layer."""
-    from denselora import __version__
-
     layers = {
         path: {"group": layer.group, "in_features": layer.in_features, "out_features": layer.out_features}
         for path, layer in adapted_layers(model).items()

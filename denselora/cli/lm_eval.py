@@ -19,6 +19,9 @@ from typing import Any
 from denselora.adapter.config import DTYPES
 from denselora.data.prompts import TEMPLATES
 from denselora.errors import ConfigError, MissingDataError, MissingRunFileError
+from denselora.evaluation.harness import check_model_options, require_lm_eval, run_dir_of, write_llm_adapters_tasks
+from denselora.evaluation.harness.offline import offline
+from denselora.evaluation.harness.task_loading import load_tasks
 from denselora.run_layout import LM_EVAL_DIR, RESULTS_JSON_FILE, RESULTS_MARKDOWN_FILE
 
 __all__ = ["DATA_DIR_ENV", "build_parser", "default_output_dir", "main"]
@@ -111,17 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from denselora.evaluation.harness import check_model_options, require_lm_eval, write_llm_adapters_tasks
-    from denselora.evaluation.harness.offline import offline
-
     names = [name.strip() for name in args.tasks.split(",") if name.strip()]
     if not names:
         raise ConfigError("--tasks: give at least one lm-eval task or group name")
     check_model_options(args.ckpt_path, args.adapter, args.pretrained)
     _check_paths(args)  # in a second, before lm-eval, the tasks' data and the model load
     lm_eval = require_lm_eval()
+    # lm-eval is optional and DenseLoRALM subclasses its LM: imported only once require_lm_eval found it.
     from denselora.evaluation.harness.lm import DenseLoRALM
-    from denselora.evaluation.harness.task_loading import load_tasks
 
     output_dir = args.output_dir or default_output_dir(args.ckpt_path, args.adapter, args.pretrained)
     include = list(args.include_path)
@@ -158,8 +158,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def default_output_dir(ckpt_path: Path | None, adapter: Path | None, pretrained: str | None) -> Path:
     """``<run>/lm_eval`` for a checkpoint or an adapter folder, ``runs/lm_eval/<model name>`` for a bare base."""
-    from denselora.evaluation.harness import run_dir_of
-
     run_dir = run_dir_of(ckpt_path=ckpt_path, adapter=adapter)
     if run_dir is not None:
         return run_dir / LM_EVAL_DIR

@@ -1,9 +1,9 @@
 """Base models and their tokenizers: where the frozen base comes from, chosen in YAML by ``class_path``.
 
 ``model.init_args.base`` takes any :class:`BaseModelSource`; the shorthand ``model.init_args.pretrained``
-(a Hugging Face name, a local folder, a ``.gguf`` file or ``denselora/quickstart-base``, whose source is
-:class:`denselora.quickstart.QuickstartBase`) picks one by
-:func:`base_model_from_spec`, and ``model.init_args.model_config`` means :class:`ConfigModel`.
+(a Hugging Face name, a local folder, a ``.gguf`` file or a name registered with :func:`register_base_model`,
+such as ``denselora/quickstart-base``) picks one by :func:`base_model_from_spec`, and
+``model.init_args.model_config`` means :class:`ConfigModel`.
 """
 
 from denselora.models.from_config import ConfigModel
@@ -15,8 +15,14 @@ from denselora.models.gguf import (
     resolve_model_file,
 )
 from denselora.models.hugging_face import HuggingFaceModel
+from denselora.models.registry import register_base_model, registered_base_model
 from denselora.models.source import BaseModelSource
-from denselora.models.tokenizer import TINY_TOKENIZER, build_tiny_tokenizer, load_tokenizer
+from denselora.models.tokenizer import (
+    TINY_TOKENIZER,
+    build_tiny_tokenizer,
+    load_tokenizer,
+    register_tiny_tokenizer_corpus,
+)
 
 __all__ = [
     "SMOLLM2_135M_INSTRUCT",
@@ -30,16 +36,18 @@ __all__ = [
     "converted_gguf",
     "is_gguf_spec",
     "load_tokenizer",
+    "register_base_model",
+    "register_tiny_tokenizer_corpus",
+    "registered_base_model",
     "resolve_model_file",
 ]
 
 
 def base_model_from_spec(pretrained: str) -> BaseModelSource:
-    """The source a ``model.pretrained`` string names: the quickstart base, a GGUF file, or Hugging Face."""
-    from denselora.quickstart.base_model import QUICKSTART_BASE, QuickstartBase
-
-    if pretrained == QUICKSTART_BASE:
-        return QuickstartBase()
+    """The source a ``model.pretrained`` string names: a registered name, a GGUF file, or Hugging Face."""
+    registered = registered_base_model(pretrained)
+    if registered is not None:
+        return registered
     if is_gguf_spec(pretrained):
         return GGUFModel(pretrained)
     return HuggingFaceModel(pretrained)

@@ -1,4 +1,4 @@
-"""Where the project keeps what it builds once and reuses: the quickstart base, converted GGUF models."""
+"""Where the project keeps what it builds once and reuses: base models built offline, converted GGUF models."""
 
 from __future__ import annotations
 

@@ -2,14 +2,16 @@
 
 ``load_tokenizer("denselora/tiny")`` builds a small byte-level BPE tokenizer in a few tens of milliseconds,
 with no download, trained on text this project writes itself (the prompt templates, the label vocabularies
-and the synthetic data generator's phrasing). Tests and the quickstart use it with tiny random LLaMA models.
-Because it is byte-level, any text (including the real LLM-Adapters sets) encodes without unknown tokens.
+and the synthetic data generator's phrasing), which the package registers at import with
+:func:`register_tiny_tokenizer_corpus`: the text belongs to the folders above this one. Tests and the
+quickstart use it with tiny random LLaMA models. Because it is byte-level, any text (including the real
+LLM-Adapters sets) encodes without unknown tokens.
 """
 
 from __future__ import annotations
 
 import functools
-import random
+from collections.abc import Callable
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -17,7 +19,13 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedToken
 from denselora.errors import ConfigError, DataError
 from denselora.models.gguf import converted_gguf, is_gguf_spec
 
-__all__ = ["TINY_TOKENIZER", "build_tiny_tokenizer", "load_tokenizer", "set_pad_token"]
+__all__ = [
+    "TINY_TOKENIZER",
+    "build_tiny_tokenizer",
+    "load_tokenizer",
+    "register_tiny_tokenizer_corpus",
+    "set_pad_token",
+]
 
 TINY_TOKENIZER = "denselora/tiny"
 
@@ -25,27 +33,31 @@ TINY_TOKENIZER = "denselora/tiny"
 _SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "<pad>")
 _TINY_VOCAB_SIZE = 1024
 _PADDING_SIDES = ("right", "left")
+# What the tiny tokenizer is trained on: set by register_tiny_tokenizer_corpus.
+_make_tiny_corpus: Callable[[], list[str]] | None = None
+
+
+def register_tiny_tokenizer_corpus(make_corpus: Callable[[], list[str]]) -> None:
+    """Set the text the built-in ``denselora/tiny`` tokenizer is trained on.
+
+    Its tokens are decided by this text (and its order), so registering another corpus changes every token id
+    the tiny tokenizer gives; the package registers its own once, at import.
+
+    Args:
+        make_corpus: returns the training texts; called once, when the tokenizer is first built.
+    """
+    global _make_tiny_corpus
+    _make_tiny_corpus = make_corpus
+    _tiny_tokenizer_json.cache_clear()
 
 
 def _tiny_corpus() -> list[str]:
-    """Deterministic training text: templates, label words, digits and synthetic examples."""
-    from denselora.data.prompts import TEMPLATES
-    from denselora.quickstart import synthetic
-
-    texts = [template.format(instruction="", input="", output="") for pair in TEMPLATES.values() for template in pair]
-    labels = ["true", "false", "solution1", "solution2", "option1", "option2", "Option1", "Option2"]
-    labels += [f"{stem}{i}" for stem in ("answer", "Answer", "ending", "Ending") for i in range(1, 6)]
-    texts += [f"the correct answer is {label}" for label in labels]
-    texts += ["Answer format: " + "/".join(labels[i : i + 4]) for i in range(0, len(labels), 4)]
-    texts += [" ".join(synthetic.NAMES), " ".join(synthetic.ITEMS), " ".join(str(d) for d in range(10))]
-    texts += ["The answer is (A). The answer is (B). The answer is (C). The answer is (D). The answer is (E)."]
-    rng = random.Random(20250523)
-    makers = (synthetic.make_boolq_example, synthetic.make_choice_example, synthetic.make_math_example)
-    for _ in range(200):
-        for make in makers:
-            record = make(rng)
-            texts.append(record["instruction"] + " " + record["output"])
-    return texts
+    if _make_tiny_corpus is None:
+        raise ConfigError(
+            f"no text is registered for the built-in tokenizer {TINY_TOKENIZER!r}: import denselora (which "
+            "registers it) or call denselora.models.register_tiny_tokenizer_corpus"
+        )
+    return _make_tiny_corpus()
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,8 +19,12 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from denselora.data.collate import PaddingCollator
+from denselora.data.tokenization import TrainingTokenizer
 from denselora.models.cache import build_once, cache_root
 from denselora.models.source import BaseModelSource, meta_model_from_config
+from denselora.models.tokenizer import TINY_TOKENIZER, load_tokenizer
+from denselora.quickstart.synthetic import make_boolq_example, make_choice_example, make_math_example
 
 __all__ = [
     "QUICKSTART_BASE",
@@ -59,8 +63,6 @@ _RECIPE = {
 
 def quickstart_base_corpus(size: int, seed: int) -> list[dict[str, str]]:
     """Synthetic records in the quickstart's formats, each with an answer drawn at random."""
-    from denselora.quickstart.synthetic import make_boolq_example, make_choice_example, make_math_example
-
     rng = random.Random(seed)
     makers = (make_boolq_example, make_choice_example, make_math_example)
     records = []
@@ -126,13 +128,9 @@ def _train_base():
     from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from denselora.data.collate import PaddingCollator
-    from denselora.data.tokenization import TrainingTokenizer
-    from denselora.models.tokenizer import load_tokenizer
-
     rank_zero_info(f"building the quickstart base model in {cache_root()} (once; later runs load it) ...")
     torch.manual_seed(_RECIPE["seed"])
-    tokenizer = load_tokenizer("denselora/tiny")
+    tokenizer = load_tokenizer(TINY_TOKENIZER)
     records = quickstart_base_corpus(_RECIPE["records"], _RECIPE["seed"])
     columns = TrainingTokenizer(tokenizer, "alpaca", _RECIPE["cutoff_len"], train_on_inputs=True)(
         {key: [r[key] for r in records] for key in records[0]}

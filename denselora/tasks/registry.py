@@ -98,10 +98,6 @@ _BUILTIN = [
     _commonsense("openbookqa", MULTIPLE_CHOICE),
     *(_math(name, NUMBER) for name in ("gsm8k", "AddSub", "SVAMP", "MultiArith", "SingleEq", "mawps")),
     _math("AQuA", LETTER),
-    # The project's synthetic quickstart sets (denselora.quickstart.synthetic); short answers, short budgets.
-    _commonsense("synth_boolq", BOOLQ),
-    _commonsense("synth_choice", MULTIPLE_CHOICE),
-    _math("synth_math", NUMBER, max_new_tokens=48),
 ]
 
 _REGISTRY: dict[str, TaskSpec] = {task.name: task for task in _BUILTIN}

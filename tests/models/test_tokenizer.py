@@ -8,8 +8,9 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from denselora.errors import DataError
+from denselora.errors import ConfigError, DataError
 from denselora.models import load_tokenizer
+from denselora.models import tokenizer as tokenizer_module
 from denselora.models.tokenizer import _tiny_tokenizer_json, set_pad_token
 
 
@@ -23,6 +24,34 @@ def test_tiny_tokenizer_builds_fast_and_deterministically():
     assert elapsed < 2.0
     assert first.get_vocab() == second.get_vocab()
     assert first("Tom has 12 apples.")["input_ids"] == second("Tom has 12 apples.")["input_ids"]
+
+
+@pytest.mark.parametrize(
+    ("text", "ids"),
+    [
+        (
+            "Please answer the following question with true or false",
+            [1, 324, 267, 273, 385, 294, 364, 299, 374, 326],
+        ),
+        ("Tom has 42 apples. The answer is (C).", [1, 443, 293, 224, 23, 21, 330, 17, 361, 267, 277, 512, 38, 511]),
+    ],
+)
+def test_the_tiny_tokenizer_keeps_its_token_ids(tiny_tokenizer, text, ids):
+    # The quickstart base and the numbers recorded with it were made with these ids: the text the tokenizer is
+    # trained on (registered by the quickstart) must not change them.
+    assert len(tiny_tokenizer) == 552
+    assert tiny_tokenizer(text)["input_ids"] == ids
+
+
+def test_the_tiny_tokenizer_needs_registered_text(monkeypatch):
+    monkeypatch.setattr(tokenizer_module, "_make_tiny_corpus", None)
+    _tiny_tokenizer_json.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="register_tiny_tokenizer_corpus"):
+            load_tokenizer("denselora/tiny")
+    finally:
+        monkeypatch.undo()
+        _tiny_tokenizer_json.cache_clear()
 
 
 def test_tiny_tokenizer_special_tokens(tiny_tokenizer):

@@ -44,7 +44,11 @@ from denselora.errors import (
     MissingRunFileError,
     UnreadableFileError,
 )
+from denselora.methods import DenseLoRA
+from denselora.models import TINY_TOKENIZER, base_model_from_spec, load_tokenizer
+from denselora.quickstart.base_model import QUICKSTART_BASE
 from denselora.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, ENVIRONMENT_FILE
+from denselora.training import FineTuner, checkpoint_record
 
 __all__ = [
     "LoadedModel",
@@ -148,9 +152,6 @@ def run_dir_of(ckpt_path: str | os.PathLike | None = None, adapter: str | os.Pat
 
 def default_tokenizer(pretrained: str) -> str:
     """The tokenizer of a bare base: its own, except the quickstart base's, which is the built-in tiny one."""
-    from denselora.models import TINY_TOKENIZER
-    from denselora.quickstart.base_model import QUICKSTART_BASE
-
     return TINY_TOKENIZER if pretrained == QUICKSTART_BASE else pretrained
 
 
@@ -164,8 +165,6 @@ def load_checkpoint(path: str | os.PathLike, tokenizer: str | None = None, dtype
         CheckpointMismatchError: it was not written by this trainer, its arguments no longer build, or its adapter
             does not fit the model they build.
     """
-    from denselora.training import checkpoint_record
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise MissingRunFileError(
@@ -207,8 +206,6 @@ def fine_tuner_from_arguments(arguments: dict[str, Any], where: str):
         UserError: the fine-tuner refuses a setting (as it would in ``fit``).
     """
     from jsonargparse import ArgumentParser
-
-    from denselora.training import FineTuner
 
     arguments = dict(arguments)
     class_path = arguments.pop("_class_path", None)
@@ -288,8 +285,6 @@ def load_adapter_folder(
         tokenizer_object, base_name = module.tokenizer, _describe_base(module)
 
     if saved.get("format") == DENSELORA_FORMAT:
-        from denselora.methods import DenseLoRA
-
         try:
             model = DenseLoRA().load(base, folder)  # the saved config decides; the instance's fields do not count
         except FileNotFoundError as err:
@@ -343,8 +338,6 @@ def load_base(pretrained: str, tokenizer: str | None = None, dtype: str | None =
 
 
 def _build_base(pretrained: str, tokenizer: str | None, dtype: str | None):
-    from denselora.models import base_model_from_spec, load_tokenizer
-
     source = base_model_from_spec(pretrained)
     tokenizer_object = load_tokenizer(tokenizer or default_tokenizer(pretrained))
     base = source.build(DTYPES[dtype] if dtype else None, tokenizer_object)
