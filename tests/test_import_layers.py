@@ -41,9 +41,6 @@ FUNCTION_LEVEL_IMPORTS = {
     ),
 }
 
-# These files are being reorganised; their function-level imports are not checked until that is done. Empty it
-# then (the import-cycle check below covers them already).
-NOT_YET_CHECKED = {"denselora/training/finetuner.py", "denselora/callbacks/", "denselora/cli/trainer.py"}
 
 
 @dataclass(frozen=True)
@@ -174,15 +171,11 @@ def test_the_top_level_modules_import_no_folder():
     assert not offending, "a top-level module imports a folder or the package:\n" + "\n".join(offending)
 
 
-def _checked(file: str) -> bool:
-    return not any(file == skipped or file.startswith(skipped) for skipped in NOT_YET_CHECKED if skipped)
-
-
 def test_the_package_is_imported_at_module_level():
     unexplained = [
         str(found)
         for found in package_imports()
-        if found.in_function and _checked(found.file) and (found.file, found.module) not in FUNCTION_LEVEL_IMPORTS
+        if found.in_function and (found.file, found.module) not in FUNCTION_LEVEL_IMPORTS
     ]
     assert not unexplained, (
         "an import of the package inside a function (move it to the top of the module; if it breaks a cycle, break "

@@ -31,8 +31,10 @@ from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.run_directory import claim_version, latest_checkpoint, release_if_unused, trained_outputs
 from denselora.cli.settings import check_logger, check_seed, check_trainer_settings
+from denselora.data import LLMAdaptersDataModule
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, MissingRunFileError, RunDirectoryError, UserError
+from denselora.evaluation import check_scoring
 from denselora.run_layout import (
     ADAPTER_EXPORT_DIR,
     CHECKPOINTS_DIR,
@@ -43,6 +45,7 @@ from denselora.run_layout import (
     PREDICTIONS_DIR,
     RESULTS_MARKDOWN_FILE,
 )
+from denselora.training import FineTuner
 from denselora.training.best import best_checkpoint
 from denselora.training.checkpoint_io import readable_checkpoint
 
@@ -292,8 +295,6 @@ class DenseLoRACLI(LightningCLI):
 
     def _check_test_sets(self) -> None:
         """Before training, what the test after it would refuse: a set the model's ``scoring`` cannot score."""
-        from denselora.evaluation import check_scoring
-
         scoring = getattr(self.model, "scoring", None)
         setup = getattr(self.datamodule, "setup", None)
         if scoring is None or not getattr(self.datamodule, "eval_dataset_names", None) or setup is None:
@@ -367,9 +368,6 @@ class DenseLoRACLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> None:
     """Run the command line; user errors print one message and exit with code 2."""
-    from denselora.data import LLMAdaptersDataModule
-    from denselora.training import FineTuner
-
     _quiet_known_messages()
     _warn_if_the_cores_are_busy()
     previous_sigint = _stop_on_sigint()
