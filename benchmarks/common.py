@@ -163,7 +163,7 @@ def _same_weights(model: nn.Module) -> nn.Module:
 def build_variants(base: nn.Module, names: Sequence[str], rank: int, dropout: float) -> dict[str, nn.Module]:
     """The models compared, all on ``base``'s weight tensors, in training mode."""
     import denselora
-    from denselora.adapter.targets import LLAMA_TARGETS
+    from denselora.methods.targets import LLAMA_TARGETS
 
     targets = list(LLAMA_TARGETS)  # the paper's, for LoRA and DenseLoRA alike
     models = {}

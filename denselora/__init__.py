@@ -8,8 +8,12 @@ trains only its own ``r x r`` matrix ``M``.
 
 # The quickstart registers its base model, the tiny tokenizer's text and its sets' answer rules with models/ and
 # tasks/, which do not import it; importing it here makes them known to every use of the package.
-from denselora import quickstart  # noqa: F401  (imported for its registrations)
-from denselora.adapter import (
+from denselora import (
+    moved_modules,
+    quickstart,  # noqa: F401  (imported for its registrations)
+)
+from denselora.errors import AdapterMismatchError, ConfigError, UserError
+from denselora.methods.denselora import (
     DenseLoRAConfig,
     DenseLoRALinear,
     EncoderDecoder,
@@ -30,8 +34,9 @@ from denselora.adapter import (
     save_adapter,
     unmerge_adapters,
 )
-from denselora.errors import AdapterMismatchError, ConfigError, UserError
 from denselora.version import __version__
+
+moved_modules.install()
 
 __all__ = [
     "AdapterMismatchError",

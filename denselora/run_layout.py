@@ -7,12 +7,12 @@ writes it -> what reads it::
     ├── config.yaml                 RunRecordCallback (cli.trainer) -> report, predict (a copy beside its output)
     ├── environment.json            RunRecordCallback: seed, Python, package versions -> whoever checks a run
     ├── hparams.yaml                Lightning's logger -> cli.run_directory counts it as a setup record
-    ├── parameters.json             FineTuner as fitting starts (training.parameter_record) -> report
+    ├── parameters.json             AdapterExport as fitting starts (training.adapter_export) -> report
     ├── events.out.tfevents.*       TensorBoardLogger: the logged metrics -> tensorboard --logdir
     ├── update_density.safetensors  UpdateDensityMonitor (callbacks) -> figure
-    ├── checkpoints/                ModelCheckpoint, the best on validation -> --ckpt_path, FineTuner as fit ends
+    ├── checkpoints/                ModelCheckpoint, the best on validation -> --ckpt_path, AdapterExport as fit ends
     │   └── last.ckpt               LatestCheckpoint (callbacks) -> --ckpt_path, to resume
-    ├── adapter/                    FineTuner as fit ends -> the adapter method's load, PEFT
+    ├── adapter/                    AdapterExport as fit ends -> the adapter method's load, PEFT
     ├── evaluation/                 the Evaluator, in test (or fit with test_after_fit)
     │   ├── results.md              the accuracy table -> the outputs block that ends the command names it
     │   ├── results.json            the same numbers -> report

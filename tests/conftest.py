@@ -37,7 +37,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
-from denselora.adapter import targets as adapter_targets  # noqa: E402
+from denselora.methods import targets as adapter_targets  # noqa: E402
 
 # `import denselora` imports Lightning (through the quickstart, which the package imports for its registrations).
 # Lightning keeps its messages to a handler of its own when the root logger has none as it loads, as while pytest

@@ -6,9 +6,10 @@ a function still ties the two folders together, it only hides the cycle until th
 
 The nodes of the graph are the folders, each holding its own files (a nested package such as
 ``evaluation/harness/`` is a folder of its own: it rebuilds a trained fine-tuner, so it sits above ``training/``,
-while the rest of ``evaluation/`` sits below it). The package's ``__init__.py`` may import anything; the other
-modules at the top of the package (``errors.py``, ``jsonl.py``, ...) are leaves that many folders use, so they must
-not import a folder; ``__main__.py`` may.
+while the rest of ``evaluation/`` sits below it). The package's ``__init__.py`` may import anything, and a
+folder's ``__init__.py`` what its subfolders offer (``methods/`` gives ``DenseLoRA`` from ``methods/denselora/``,
+which builds on ``methods/``); the other modules at the top of the package (``errors.py``, ``jsonl.py``, ...) are
+leaves that many folders use, so they must not import a folder; ``__main__.py`` may.
 
 A second check keeps imports of the package at module level, where a cycle shows: an import inside a function
 is allowed only where :data:`FUNCTION_LEVEL_IMPORTS` gives the reason.
@@ -40,7 +41,6 @@ FUNCTION_LEVEL_IMPORTS = {
         "one message naming the install command"
     ),
 }
-
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ def import_graph() -> dict[str, dict[str, list[PackageImport]]]:
     graph: dict[str, dict[str, list[PackageImport]]] = {}
     for found in package_imports():
         source, target = node_of_file(found.file), node_of_module(found.module)
+        if found.file.endswith("/__init__.py") and target.startswith(source):
+            continue  # a folder's facade gathers what its subfolders offer; they build on the folder, not on it
         if source != target:
             graph.setdefault(source, {}).setdefault(target, []).append(found)
     return graph

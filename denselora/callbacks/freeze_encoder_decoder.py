@@ -10,10 +10,10 @@ from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.utilities import rank_zero_info
 from torch import nn
 
-from denselora.adapter.inject import get_shared, init_for_frozen_pairs
-from denselora.adapter.shared import SharedEncoderDecoders
 from denselora.errors import ConfigError
 from denselora.methods import AdapterMethod
+from denselora.methods.denselora.inject import get_shared, init_for_frozen_pairs
+from denselora.methods.denselora.shared import SharedEncoderDecoders
 from denselora.training.schedule import LearningRateSchedule
 
 __all__ = ["FreezeEncoderDecoder"]

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from denselora.adapter.config import DTYPES
 from denselora.data.prompts import TEMPLATES
+from denselora.dtypes import DTYPES
 from denselora.errors import ConfigError, MissingDataError, MissingRunFileError
 from denselora.evaluation.harness import check_model_options, require_lm_eval, run_dir_of, write_llm_adapters_tasks
 from denselora.evaluation.harness.offline import offline

@@ -9,12 +9,12 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from denselora.adapter.parameters import count_parameters
-from denselora.adapter.targets import LLAMA_TARGETS, MISSING_TARGETS, select_names
 from denselora.analysis.tracked import TrackedMatrix, watched_layers, window_start
 from denselora.errors import ConfigError
 from denselora.methods.base import AdapterMethod
+from denselora.methods.parameter_counts import count_parameters
 from denselora.methods.registry import register_method
+from denselora.methods.targets import LLAMA_TARGETS, MISSING_TARGETS, select_names
 
 __all__ = ["DoRA", "LoRA", "PeftMethod", "VeRA"]
 

@@ -13,9 +13,9 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics.aggregation import MeanMetric
 
-from denselora.adapter.config import DTYPES
 from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData, required
 from denselora.distributed import full_tensor, reshard, shard_model
+from denselora.dtypes import DTYPES
 from denselora.errors import ConfigError
 from denselora.evaluation.answers import prediction_rows, validation_answers_correct
 from denselora.evaluation.evaluator import SCORING_MODES, Evaluator

@@ -9,8 +9,8 @@ from typing import Any
 
 from torch import nn
 
-from denselora.adapter.parameters import count_parameters
 from denselora.errors import UnreadableFileError
+from denselora.methods.parameter_counts import count_parameters
 from denselora.run_layout import PARAMETER_RECORD
 
 __all__ = ["parameter_record", "read_parameter_record", "write_parameter_record"]

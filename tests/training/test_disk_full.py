@@ -37,7 +37,7 @@ def test_a_checkpoint_save_on_a_full_disk_keeps_the_previous_one(tmp_path, monke
 
 def test_an_adapter_export_on_a_full_disk_is_one_message(tmp_path, monkeypatch):
     from denselora import DenseLoRAConfig, apply_denselora, save_adapter
-    from denselora.adapter import saving
+    from denselora.methods.denselora import saving
     from tests.conftest import build_tiny_llama
 
     model = apply_denselora(build_tiny_llama(), DenseLoRAConfig(r=4, target_modules=["q_proj"]))

@@ -34,9 +34,7 @@ import torch
 import yaml
 from torch import nn
 
-from denselora.adapter.config import DTYPES
-from denselora.adapter.saving import ADAPTER_CONFIG_FILE
-from denselora.adapter.saving import FORMAT as DENSELORA_FORMAT
+from denselora.dtypes import DTYPES
 from denselora.errors import (
     AdapterMismatchError,
     CheckpointMismatchError,
@@ -45,6 +43,8 @@ from denselora.errors import (
     UnreadableFileError,
 )
 from denselora.methods import DenseLoRA
+from denselora.methods.denselora.saving import ADAPTER_CONFIG_FILE
+from denselora.methods.denselora.saving import FORMAT as DENSELORA_FORMAT
 from denselora.models import TINY_TOKENIZER, base_model_from_spec, load_tokenizer
 from denselora.quickstart.base_model import QUICKSTART_BASE
 from denselora.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, ENVIRONMENT_FILE

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from denselora.adapter.options import UpdateOptions
+from denselora.methods.denselora.options import UpdateOptions
 
 __all__ = ["denselora_delta", "merged_delta_weight"]
 

@@ -21,9 +21,9 @@ from transformers import (
 )
 
 from denselora import DenseLoRAConfig, adapted_layers, apply_denselora, load_adapter, save_adapter
-from denselora.adapter.targets import LLAMA_TARGETS as PAPER_TARGETS
 from denselora.errors import ConfigError
 from denselora.methods import DoRA, LoRA, VeRA
+from denselora.methods.targets import LLAMA_TARGETS as PAPER_TARGETS
 from tests.conftest import LLAMA_TARGETS, REPO
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, vocab_size=64)

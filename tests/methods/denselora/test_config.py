@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from denselora import DenseLoRAConfig
+from denselora import DenseLoRAConfig, DenseLoRALinear
 
 
 def test_defaults_are_the_authors_commonsense_recipe():
@@ -60,3 +60,17 @@ def test_dict_round_trip_and_unknown_keys():
     assert DenseLoRAConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match=r"unknown DenseLoRAConfig field.*'rank'"):
         DenseLoRAConfig.from_dict({**config.to_dict(), "rank": 8})
+
+
+def test_the_adapter_modules_of_0_3_import_from_their_old_paths_for_one_more_release():
+    import importlib
+    import sys
+
+    from denselora.moved_modules import MOVED
+
+    for old, new in MOVED.items():
+        sys.modules.pop(old, None)  # an earlier import would not warn again
+        with pytest.warns(DeprecationWarning, match=f"{old} moved to {new}"):
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new)
+    assert importlib.import_module("denselora.adapter.layer").DenseLoRALinear is DenseLoRALinear

@@ -6,8 +6,8 @@ from types import TracebackType
 
 from torch import nn
 
-from denselora.adapter.inject import adapted_layers
-from denselora.adapter.layer import DenseLoRALinear
+from denselora.methods.denselora.inject import adapted_layers
+from denselora.methods.denselora.layer import DenseLoRALinear
 
 __all__ = ["AdapterSwitch", "disable_adapters", "enable_adapters", "merge_adapters", "unmerge_adapters"]
 

@@ -13,7 +13,7 @@ from denselora import (
     load_adapter,
     save_adapter,
 )
-from denselora.adapter.saving import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE
+from denselora.methods.denselora.saving import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
 
 CONFIG = DenseLoRAConfig(r=4, alpha=8, target_modules=LLAMA_TARGETS, activation="gelu")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from denselora.adapter.dropout_masks import DropMask, _dropped_positions, draw_seed, drop_masks
+from denselora.methods.denselora.dropout_masks import DropMask, _dropped_positions, draw_seed, drop_masks
 
 CPU = torch.device("cpu")
 LAYOUTS = ["positions", "dense"]

@@ -16,11 +16,18 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from denselora.adapter.config import DenseLoRAConfig
-from denselora.adapter.inject import Target, adapted_layers, apply_denselora, find_targets, get_shared, has_denselora
-from denselora.adapter.layer import DenseLoRALinear
-from denselora.adapter.protocol import get_adapter_params
 from denselora.errors import AdapterMismatchError, RunDirectoryError
+from denselora.methods.adapter_module import get_adapter_params
+from denselora.methods.denselora.config import DenseLoRAConfig
+from denselora.methods.denselora.inject import (
+    Target,
+    adapted_layers,
+    apply_denselora,
+    find_targets,
+    get_shared,
+    has_denselora,
+)
+from denselora.methods.denselora.layer import DenseLoRALinear
 from denselora.version import __version__
 
 __all__ = [

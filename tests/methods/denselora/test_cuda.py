@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from denselora import DenseLoRAConfig, apply_denselora, get_adapter_params
-from denselora.adapter.dropout_masks import draw_seed, drop_masks
-from denselora.adapter.functional import denselora_delta
-from denselora.adapter.fused import fused_denselora_linear
-from denselora.adapter.options import UpdateOptions
-from tests.adapter.test_fused import D, K, R, _explicit_dropout_reference, _grads, _tensors
+from denselora.methods.denselora.dropout_masks import draw_seed, drop_masks
+from denselora.methods.denselora.functional import denselora_delta
+from denselora.methods.denselora.fused import fused_denselora_linear
+from denselora.methods.denselora.options import UpdateOptions
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
+from tests.methods.denselora.test_fused import D, K, R, _explicit_dropout_reference, _grads, _tensors
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

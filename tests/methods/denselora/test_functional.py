@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from denselora.adapter.functional import denselora_delta, merged_delta_weight
-from denselora.adapter.options import UpdateOptions
-from tests.adapter.reference import reference_output
+from denselora.methods.denselora.functional import denselora_delta, merged_delta_weight
+from denselora.methods.denselora.options import UpdateOptions
+from tests.methods.denselora.reference import reference_output
 
 
 def _tensors(k=24, d=40, r=6, n=10, seed=0, dtype=torch.float64):

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from denselora.adapter.config import DenseLoRAConfig
-from denselora.adapter.layer import DenseLoRALinear
-from denselora.adapter.protocol import get_adapter_params, set_trainable_params
-from denselora.adapter.shared import EncoderDecoder, SharedEncoderDecoders
-from denselora.adapter.targets import CONV1D_ADVICE, is_conv1d, select_names
 from denselora.errors import ConfigError
+from denselora.methods.adapter_module import get_adapter_params, set_trainable_params
+from denselora.methods.denselora.config import DenseLoRAConfig
+from denselora.methods.denselora.layer import DenseLoRALinear
+from denselora.methods.denselora.shared import EncoderDecoder, SharedEncoderDecoders
+from denselora.methods.targets import CONV1D_ADVICE, is_conv1d, select_names
 
 __all__ = [
     "SHARED_MODULE_NAME",

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from denselora.adapter.config import DenseLoRAConfig
-from denselora.adapter.inject import apply_denselora, get_shared
-from denselora.adapter.layer import DenseLoRALinear
-from denselora.adapter.parameters import parameter_report
-from denselora.adapter.saving import adapter_metadata, get_adapter_state_dict, load_adapter, save_adapter
 from denselora.analysis.tracked import TrackedMatrix, watched_layers
 from denselora.methods.base import AdapterMethod
+from denselora.methods.denselora.config import DenseLoRAConfig
+from denselora.methods.denselora.inject import apply_denselora, get_shared
+from denselora.methods.denselora.layer import DenseLoRALinear
+from denselora.methods.denselora.parameter_report import parameter_report
+from denselora.methods.denselora.saving import adapter_metadata, get_adapter_state_dict, load_adapter, save_adapter
 from denselora.methods.registry import register_method
 
 __all__ = ["DenseLoRA"]

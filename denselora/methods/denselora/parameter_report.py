@@ -1,8 +1,5 @@
-"""Parameter accounting: trainable / total, per target name, beside LoRA's count at the same targets and rank.
-
-:func:`count_parameters` is the one count of trainable and total parameters: DenseLoRA's report, the PEFT
-baselines' summary and the run's ``parameters.json`` all read it.
-"""
+"""DenseLoRA's parameter table: trainable / total, per target name, beside LoRA's count at the same targets and
+rank (the counts themselves: :mod:`denselora.methods.parameter_counts`)."""
 
 from __future__ import annotations
 
@@ -10,40 +7,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from denselora.adapter.inject import adapted_layers, get_shared
-from denselora.adapter.protocol import get_adapter_params
+from denselora.methods.adapter_module import get_adapter_params
+from denselora.methods.denselora.inject import adapted_layers, get_shared
+from denselora.methods.parameter_counts import ParameterCount, count_parameters
 
-__all__ = ["ParameterCount", "ParameterReport", "TargetCount", "count_parameters", "parameter_report"]
-
-
-@dataclass(frozen=True)
-class ParameterCount:
-    """How many parameters a model trains, of how many.
-
-    Attributes:
-        trainable: parameters with ``requires_grad``.
-        total: all parameters of the model, adapters included.
-    """
-
-    trainable: int
-    total: int
-
-    @property
-    def percent(self) -> float:
-        """Trainable parameters as a percentage of all parameters, the "Params (%)" column of the paper's tables."""
-        return 100.0 * self.trainable / self.total if self.total else 0.0
-
-    def __str__(self) -> str:
-        return f"{self.trainable:,} trainable of {self.total:,} parameters ({self.percent:.4g} %)"
-
-
-def count_parameters(model: nn.Module) -> ParameterCount:
-    """Count ``model.parameters()`` (each tensor once, so a shared encoder/decoder pair once; meta device works)."""
-    params = list(model.parameters())
-    return ParameterCount(
-        trainable=sum(p.numel() for p in params if p.requires_grad),
-        total=sum(p.numel() for p in params),
-    )
+__all__ = ["ParameterReport", "TargetCount", "parameter_report"]
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,14 @@ import pytest
 from torch import nn
 
 from denselora import DenseLoRAConfig, DenseLoRALinear
-from denselora.adapter.options import Activation, ActivationName, DropoutSites, DropoutSitesName, UpdateOptions
-from denselora.adapter.shared import EncoderDecoder
+from denselora.methods.denselora.options import (
+    Activation,
+    ActivationName,
+    DropoutSites,
+    DropoutSitesName,
+    UpdateOptions,
+)
+from denselora.methods.denselora.shared import EncoderDecoder
 
 
 def test_the_yaml_literals_list_exactly_the_enums_strings():

@@ -10,14 +10,14 @@ from typing import Any, Literal
 
 import torch
 
-from denselora.adapter.options import Activation, ActivationName, DropoutSites, DropoutSitesName
-from denselora.adapter.targets import LLAMA_TARGETS, MISSING_TARGETS, matches
+from denselora.dtypes import DTYPES
 from denselora.errors import ConfigError
+from denselora.methods.denselora.options import Activation, ActivationName, DropoutSites, DropoutSitesName
+from denselora.methods.targets import LLAMA_TARGETS, MISSING_TARGETS, matches
 
 __all__ = ["DenseLoRAConfig"]
 
 SHARING = ("name", "layer")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64}
 
 
 @dataclass

@@ -3,9 +3,9 @@ import torch
 from torch import nn
 
 from denselora import DenseLoRAConfig, DenseLoRALinear, adapted_layers, apply_denselora, get_adapter_params
-from denselora.adapter.shared import EncoderDecoder
-from tests.adapter.reference import reference_output
+from denselora.methods.denselora.shared import EncoderDecoder
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
+from tests.methods.denselora.reference import reference_output
 
 
 def _layer(bias=True, r=4, alpha=8.0, activation="gelu", base_dtype=torch.float32, adapter_dtype=None, seed=0):

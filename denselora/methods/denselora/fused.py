@@ -5,12 +5,12 @@ pre-activation (``N x d``) for backward, and launches a handful of elementwise k
 tensors. Here forward keeps only two ``N x r`` intermediates (the encoder's pre-activation and ``M``'s output)
 plus, while the encoder trains, the layer input its gradient needs (layers that read the same input share
 it); backward recomputes the ``d``-wide pre-activation with one ``N x r x d`` product. Dropout masks
-(:mod:`denselora.adapter.dropout_masks`) are either kept as the positions of the dropped entries (a CPU's:
+(:mod:`denselora.methods.denselora.dropout_masks`) are either kept as the positions of the dropped entries (a CPU's:
 ``8p`` bytes per entry) or drawn again from the call's seed (a GPU's dense masks). Masks, activations and
 gradients are applied in place on fresh ``d``-wide buffers, the update is added into the base product's output
 buffer, and one in-place ``addmm`` sums the input gradients of the two paths.
 
-The result equals :func:`denselora.adapter.functional.denselora_delta` added to the base output, up to the
+The result equals :func:`denselora.methods.denselora.functional.denselora_delta` added to the base output, up to the
 order of floating-point operations (dropout masks aside, which come from a different generator).
 """
 
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from denselora.adapter.dropout_masks import DropMask, draw_seed, drop_masks
-from denselora.adapter.options import UpdateOptions
+from denselora.methods.denselora.dropout_masks import DropMask, draw_seed, drop_masks
+from denselora.methods.denselora.options import UpdateOptions
 
 __all__ = ["fused_denselora_linear"]
 

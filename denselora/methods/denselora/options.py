@@ -3,7 +3,7 @@
 :class:`Activation` and :class:`DropoutSites` are string enums: a member equals its YAML/JSON string
 (``Activation.GELU == "gelu"``), so configs, saved adapters and checkpoints keep plain strings. A layer turns its
 settings into one frozen :class:`UpdateOptions` when it is built, and passes it to either kernel
-(:func:`denselora.adapter.functional.denselora_delta`, :func:`denselora.adapter.fused.fused_denselora_linear`).
+(:func:`.functional.denselora_delta`, :func:`.fused.fused_denselora_linear`).
 """
 
 from __future__ import annotations

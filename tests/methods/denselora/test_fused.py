@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from denselora import DenseLoRAConfig, apply_denselora
-from denselora.adapter import fused as fused_module
-from denselora.adapter.dropout_masks import draw_seed, drop_masks
-from denselora.adapter.functional import denselora_delta
-from denselora.adapter.fused import fused_denselora_linear
-from denselora.adapter.options import UpdateOptions
+from denselora.methods.denselora import fused as fused_module
+from denselora.methods.denselora.dropout_masks import draw_seed, drop_masks
+from denselora.methods.denselora.functional import denselora_delta
+from denselora.methods.denselora.fused import fused_denselora_linear
+from denselora.methods.denselora.options import UpdateOptions
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
 
 K, D, R = 24, 40, 4

@@ -3,8 +3,8 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 
 from denselora import DenseLoRAConfig, apply_denselora, parameter_report
-from denselora.adapter.parameters import ParameterCount, count_parameters
 from denselora.methods import LoRA
+from denselora.methods.denselora.parameter_report import ParameterCount, count_parameters
 from denselora.training.parameter_record import parameter_record
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama
 

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from denselora.adapter.functional import denselora_delta, merged_delta_weight
-from denselora.adapter.fused import fused_denselora_linear
-from denselora.adapter.options import Activation, DropoutSites, UpdateOptions
-from denselora.adapter.shared import EncoderDecoder
+from denselora.methods.denselora.functional import denselora_delta, merged_delta_weight
+from denselora.methods.denselora.fused import fused_denselora_linear
+from denselora.methods.denselora.options import Activation, DropoutSites, UpdateOptions
+from denselora.methods.denselora.shared import EncoderDecoder
 
 __all__ = ["DenseLoRALinear"]
 
@@ -30,14 +30,14 @@ class DenseLoRALinear(nn.Module):
         shared: the encoder/decoder pair of this layer's group.
         group: the name of that group (for reports and saved adapters).
         scale: ``s = alpha / r``.
-        activation: :class:`~denselora.adapter.options.Activation` (or ``"gelu"``, ``"identity"``).
+        activation: :class:`~denselora.methods.denselora.options.Activation` (or ``"gelu"``, ``"identity"``).
         dropout: dropout probability.
-        dropout_sites: :class:`~denselora.adapter.options.DropoutSites` (or ``"all"``, ``"input"``; see
+        dropout_sites: :class:`~denselora.methods.denselora.options.DropoutSites` (or ``"all"``, ``"input"``; see
             :class:`denselora.DenseLoRAConfig`).
         dtype: dtype of ``M``; ``None`` follows the base weight.
-        fused: compute the layer with :func:`~denselora.adapter.fused.fused_denselora_linear` (one autograd
+        fused: compute the layer with :func:`~denselora.methods.denselora.fused.fused_denselora_linear` (one autograd
             node, ``r``-wide saved tensors) while the base weight is frozen; otherwise base product plus
-            :func:`~denselora.adapter.functional.denselora_delta`.
+            :func:`~denselora.methods.denselora.functional.denselora_delta`.
     """
 
     def __init__(
