@@ -1,7 +1,8 @@
 """Import paths that moved, still importable for one release: each old module name is the new module.
 
-0.4.0 gave DenseLoRA a folder of its own under ``methods/`` (as PEFT's ``tuners/<name>/``), and what every
-method shares one folder up; ``CHANGELOG.md`` lists each move. Importing an old path works and warns once.
+0.4.0 gave DenseLoRA a folder of its own under ``methods/`` (as PEFT's ``tuners/<name>/``), put what every
+method shares one folder up, and renamed modules whose names read as twins; ``CHANGELOG.md`` lists each move.
+Importing an old path works and warns.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ MOVED = {
     "denselora.adapter.parameters": "denselora.methods.denselora.parameter_report",
     "denselora.adapter.protocol": "denselora.methods.adapter_module",
     "denselora.adapter.targets": "denselora.methods.targets",
+    # Names that read as twins of others; a run's saved config.yaml names the checkpoint plugin by its path.
+    "denselora.cli.run_directory": "denselora.cli.new_run_directory",
+    "denselora.cli.run_dirs": "denselora.cli.finished_run_files",
+    "denselora.training.checkpoint_io": "denselora.training.atomic_checkpoint_io",
+    "denselora.training.checkpoint_record": "denselora.training.checkpoint_contents",
+    "denselora.training.parameter_record": "denselora.training.parameters_json",
+    "denselora.path_names": "denselora.checked_names",
 }
 
 

@@ -3,10 +3,10 @@
 A run directory is ``<save_dir>/<name>/version_N`` (``runs/quickstart/version_0``). Each entry, with what
 writes it -> what reads it::
 
-    version_N/                      the command line claims it (cli.run_directory) -> report, figure
+    version_N/                      the command line claims it (cli.new_run_directory) -> report, figure
     ├── config.yaml                 RunRecordCallback (cli.trainer) -> report, predict (a copy beside its output)
     ├── environment.json            RunRecordCallback: seed, Python, package versions -> whoever checks a run
-    ├── hparams.yaml                Lightning's logger -> cli.run_directory counts it as a setup record
+    ├── hparams.yaml                Lightning's logger -> cli.new_run_directory counts it as a setup record
     ├── parameters.json             AdapterExport as fitting starts (training.adapter_export) -> report
     ├── events.out.tfevents.*       TensorBoardLogger: the logged metrics -> tensorboard --logdir
     ├── update_density.safetensors  UpdateDensityMonitor (callbacks) -> figure

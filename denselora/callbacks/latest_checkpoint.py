@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from denselora.errors import ConfigError
 from denselora.run_layout import CHECKPOINTS_DIR, LAST_CHECKPOINT_FILE
-from denselora.training.checkpoint_io import remove_stale_partials
+from denselora.training.atomic_checkpoint_io import remove_stale_partials
 
 __all__ = ["LatestCheckpoint", "Preempted"]
 
@@ -38,7 +38,7 @@ class LatestCheckpoint(Callback):
     Lightning's ``ModelCheckpoint(save_last=True)`` refreshes ``last.ckpt`` only when it saves a top-k
     checkpoint, so after a validation that did not improve, a crash would lose every step since the last
     improvement. That a kill during a write leaves the previous file whole is the checkpoint IO's part
-    (:class:`denselora.training.checkpoint_io.AtomicCheckpointIO`, the command line's default).
+    (:class:`denselora.training.atomic_checkpoint_io.AtomicCheckpointIO`, the command line's default).
 
     On SIGTERM or SIGINT during training, the run finishes the optimizer step it is in (the rest of a gradient
     accumulation window included, so nothing half-accumulated is lost), writes ``last.ckpt`` and raises

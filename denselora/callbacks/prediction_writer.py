@@ -11,10 +11,10 @@ import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
+from denselora.checked_names import checked_name
 from denselora.data.eval_sets import PREDICT_ALLOWED, PREDICT_SETTING
 from denselora.data.protocol import PredictionData, required
 from denselora.jsonl import append_rows, partial_path, write_rows
-from denselora.path_names import checked_name
 from denselora.run_layout import CHECKPOINTS_DIR, PREDICTIONS_DIR
 
 __all__ = ["PredictionWriter", "claim_predictions_stem", "predictions_dir"]

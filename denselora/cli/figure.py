@@ -14,7 +14,7 @@ import numpy as np
 from denselora.analysis.heatmap import render_heatmaps, save_figure
 from denselora.analysis.snapshot import MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
-from denselora.cli.run_dirs import require_run_dir
+from denselora.cli.finished_run_files import require_run_dir
 from denselora.errors import ConfigError
 from denselora.methods.registry import display_name
 from denselora.run_layout import SNAPSHOT_FILE

@@ -20,13 +20,13 @@ from typing import Any
 
 import yaml
 
-from denselora.cli.run_dirs import require_file, require_run_dir
+from denselora.cli.finished_run_files import require_file, require_run_dir
 from denselora.errors import DataError, RunDirectoryError
 from denselora.evaluation.paired import PairedComparison, compare_paired
 from denselora.evaluation.results import interval95
 from denselora.methods.denselora.options import Activation
 from denselora.run_layout import CONFIG_FILE, EVALUATION_DIR, PREDICTIONS_DIR, RESULTS_JSON_FILE
-from denselora.training.parameter_record import read_parameter_record
+from denselora.training.parameters_json import read_parameter_record
 
 __all__ = ["RunSummary", "build_parser", "main", "markdown_table", "summarise_run"]
 

@@ -29,7 +29,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from denselora.callbacks import LatestCheckpoint, PredictionWriter, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
-from denselora.cli.run_directory import claim_version, latest_checkpoint, release_if_unused, trained_outputs
+from denselora.cli.new_run_directory import claim_version, latest_checkpoint, release_if_unused, trained_outputs
 from denselora.cli.settings import check_logger, check_seed, check_trainer_settings
 from denselora.data import LLMAdaptersDataModule
 from denselora.distributed import FSDP_STRATEGY_NAME
@@ -46,8 +46,8 @@ from denselora.run_layout import (
     RESULTS_MARKDOWN_FILE,
 )
 from denselora.training import FineTuner
+from denselora.training.atomic_checkpoint_io import readable_checkpoint
 from denselora.training.best import best_checkpoint
-from denselora.training.checkpoint_io import readable_checkpoint
 
 __all__ = ["DenseLoRACLI", "main"]
 
@@ -175,7 +175,7 @@ class DenseLoRACLI(LightningCLI):
         LightningCLI would read a ``--ckpt_path``'s ``hyper_parameters`` (the fine-tuner's arguments, which it
         saves) and apply them over the config, so that ``test --ckpt_path x --model.init_args.num_beams 1`` would
         run with the checkpoint's beams. Here the command decides; whether the checkpoint fits it is the
-        adapter record's to say (:func:`denselora.training.checkpoint_record.check`).
+        adapter record's to say (:func:`denselora.training.checkpoint_contents.check`).
         """
 
     def before_instantiate_classes(self) -> None:
@@ -380,7 +380,7 @@ def main(args: list[str] | None = None) -> None:
             save_config_callback=RunRecordCallback,
             save_config_kwargs={"overwrite": True, "config_filename": CONFIG_FILE},
             trainer_defaults={
-                "plugins": [{"class_path": "denselora.training.checkpoint_io.AtomicCheckpointIO"}],
+                "plugins": [{"class_path": "denselora.training.atomic_checkpoint_io.AtomicCheckpointIO"}],
                 "logger": {
                     "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                     # No placeholder hp_metric of -1: no metric is chosen to stand for a run's hyperparameters.

@@ -10,13 +10,13 @@ import datasets
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
+from denselora.checked_names import checked_name
 from denselora.data.collate import PaddingCollator
 from denselora.data.prompts import format_prompt
 from denselora.data.records import load_json_dataset, validate_fields
 from denselora.data.samplers import ShardedLengthSortedSampler
 from denselora.data.tokenization import PromptTokenizer
 from denselora.errors import DataError, MissingDataError
-from denselora.path_names import checked_name
 from denselora.tasks import TaskSpec, resolve_task
 from denselora.tasks.choices import MultipleChoice, OptionsError, choices_from_fields, parse_choices
 from denselora.tasks.registry import UnknownTaskError, infer_task

@@ -51,13 +51,13 @@ from torch import nn
 from torchmetrics.aggregation import MeanMetric
 from transformers import PreTrainedTokenizerBase
 
+from denselora.checked_names import checked_name
 from denselora.data.eval_sets import EVAL_SETTING, EvalSet, eval_dataloader
 from denselora.errors import ConfigError, DataError
 from denselora.evaluation.generation import generate_completions
 from denselora.evaluation.likelihood import choose, option_loglikelihoods
 from denselora.evaluation.results import DatasetResult, EvaluationResult, ItemResult, LikelihoodResult, interval95
 from denselora.jsonl import append_rows, partial_path, write_rows
-from denselora.path_names import checked_name
 from denselora.run_layout import PREDICTIONS_DIR, RESULTS_JSON_FILE, RESULTS_MARKDOWN_FILE
 from denselora.tasks import score
 

@@ -11,9 +11,9 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from denselora.distributed import is_sharded
 from denselora.run_layout import ADAPTER_EXPORT_DIR
-from denselora.training import checkpoint_record
+from denselora.training import checkpoint_contents
 from denselora.training.best import best_checkpoint
-from denselora.training.parameter_record import write_parameter_record
+from denselora.training.parameters_json import write_parameter_record
 
 if TYPE_CHECKING:
     from denselora.training.finetuner import FineTuner
@@ -43,7 +43,7 @@ class AdapterExport(Callback):
         best = best_checkpoint(trainer)
         if best is not None:
             state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            checkpoint_record.load_adapter_tensors(state, pl_module.adapter, pl_module.model)
+            checkpoint_contents.load_adapter_tensors(state, pl_module.adapter, pl_module.model)
         run_dir = pl_module.run_dir  # collectives: every rank asks, and gathers a sharded adapter
         state = pl_module.adapter_state() if is_sharded(pl_module.model) else None
         if trainer.is_global_zero and run_dir is not None:

@@ -24,7 +24,7 @@ from denselora.models.choice import choose_base
 from denselora.models.source import BaseModelSource
 from denselora.models.tokenizer import load_tokenizer
 from denselora.run_layout import EVALUATION_DIR
-from denselora.training import checkpoint_record
+from denselora.training import checkpoint_contents
 from denselora.training.adapter_export import AdapterExport
 from denselora.training.best import best_checkpoint
 from denselora.training.divergence_stop import DivergenceStop
@@ -60,7 +60,7 @@ class FineTuner(L.LightningModule):
     parameter groups or change the peak.
 
     The arguments are kept in ``hparams`` and each checkpoint's ``hyper_parameters``, in plain values (see
-    :func:`~denselora.training.checkpoint_record.plain_hyperparameters`); a command given a checkpoint still runs
+    :func:`~denselora.training.checkpoint_contents.plain_hyperparameters`); a command given a checkpoint still runs
     with its own config's.
 
     Args:
@@ -108,8 +108,8 @@ class FineTuner(L.LightningModule):
         # hparams (and the checkpoints' hyper_parameters): under the command line, the config's values; from
         # Python, these arguments, objects as their class and settings, so a checkpoint holds plain values only.
         self.save_hyperparameters()
-        if not checkpoint_record.is_plain(dict(self.hparams)):
-            self.save_hyperparameters(checkpoint_record.plain_hyperparameters(self.hparams))
+        if not checkpoint_contents.is_plain(dict(self.hparams)):
+            self.save_hyperparameters(checkpoint_contents.plain_hyperparameters(self.hparams))
         builds_its_own = type(self).build_base_model is not FineTuner.build_base_model
         base = choose_base(base, pretrained, model_config, required=not builds_its_own)
         if dtype is not None and dtype not in DTYPES:
@@ -307,13 +307,13 @@ class FineTuner(L.LightningModule):
         return {k: full_tensor(v) for k, v in self.adapter.adapter_tensors(self.model).items()}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint_record.write(checkpoint, self.adapter, self.model, self.adapter_state())
+        checkpoint_contents.write(checkpoint, self.adapter, self.model, self.adapter_state())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Testing or predicting only needs tensors that mean the same; a resumed fit also needs the same recipe.
         resuming = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
-        checkpoint_record.check(checkpoint, self.adapter, self.model, resuming)
-        checkpoint_record.restore_rng(checkpoint)
+        checkpoint_contents.check(checkpoint, self.adapter, self.model, resuming)
+        checkpoint_contents.restore_rng(checkpoint)
 
     # ------------------------------------------------------------------------------------------ evaluation
     def on_test_epoch_start(self) -> None:

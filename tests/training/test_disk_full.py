@@ -10,7 +10,7 @@ import torch
 
 from denselora.errors import RunDirectoryError
 from denselora.jsonl import write_rows
-from denselora.training.checkpoint_io import AtomicCheckpointIO
+from denselora.training.atomic_checkpoint_io import AtomicCheckpointIO
 
 
 def _full(*args, **kwargs):

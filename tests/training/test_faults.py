@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from denselora.training import FineTuner
-from denselora.training.checkpoint_io import AtomicCheckpointIO
+from denselora.training.atomic_checkpoint_io import AtomicCheckpointIO
 from tests.training.cli_runs import REPO, load_checkpoint, run, run_dirs, tiny_run_args
 
 LONG_RUN = (
@@ -150,7 +150,7 @@ def test_a_save_interrupted_mid_write_leaves_the_previous_checkpoint_whole(tmp_p
 
 
 def test_stale_partial_checkpoints_are_removed_and_live_ones_kept(tmp_path):
-    from denselora.training.checkpoint_io import remove_stale_partials
+    from denselora.training.atomic_checkpoint_io import remove_stale_partials
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a process id that no longer runs

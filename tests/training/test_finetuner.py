@@ -125,7 +125,7 @@ def test_same_seed_same_adapter(tmp_path):
 
 def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropout():
     from denselora.methods import LoRA
-    from denselora.training.checkpoint_record import describe_metadata_difference
+    from denselora.training.checkpoint_contents import describe_metadata_difference
     from tests.conftest import build_tiny_llama
 
     trained = LoRA(r=4, alpha=8.0, dropout=0.05, target_modules=["q_proj", "v_proj"])
@@ -150,7 +150,7 @@ def test_a_lora_checkpoint_is_refused_for_another_scaling_but_not_another_dropou
 def test_a_checkpoint_from_before_missing_targets_resumes():
     from denselora import DenseLoRAConfig, apply_denselora
     from denselora.methods import DenseLoRA
-    from denselora.training.checkpoint_record import describe_metadata_difference
+    from denselora.training.checkpoint_contents import describe_metadata_difference
     from tests.conftest import build_tiny_llama
 
     adapter = DenseLoRA(r=4)
@@ -165,7 +165,7 @@ def test_a_checkpoint_from_before_missing_targets_resumes():
 
 def test_hparams_hold_the_arguments_in_plain_values():
     from denselora.methods import LoRA
-    from denselora.training.checkpoint_record import is_plain
+    from denselora.training.checkpoint_contents import is_plain
 
     module = FineTuner(LoRA(r=4, alpha=8.0, target_modules=["q_proj"]), model_config=TINY_MODEL, num_beams=2)
     hparams = dict(module.hparams)

@@ -48,7 +48,7 @@ from denselora.methods.denselora.saving import FORMAT as DENSELORA_FORMAT
 from denselora.models import TINY_TOKENIZER, base_model_from_spec, load_tokenizer
 from denselora.quickstart.base_model import QUICKSTART_BASE
 from denselora.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, ENVIRONMENT_FILE
-from denselora.training import FineTuner, checkpoint_record
+from denselora.training import FineTuner, checkpoint_contents
 
 __all__ = [
     "LoadedModel",
@@ -188,8 +188,8 @@ def load_checkpoint(path: str | os.PathLike, tokenizer: str | None = None, dtype
     module = fine_tuner_from_arguments(arguments, f"{path} (its hyper_parameters)")
     with _run_seed(run_dir_of(ckpt_path=path)):
         module.configure_model()
-    checkpoint_record.check(checkpoint, module.adapter, module.model, resuming=False)
-    checkpoint_record.load_adapter_tensors(checkpoint["state_dict"], module.adapter, module.model)
+    checkpoint_contents.check(checkpoint, module.adapter, module.model, resuming=False)
+    checkpoint_contents.load_adapter_tensors(checkpoint["state_dict"], module.adapter, module.model)
     return _loaded(module.model, module.tokenizer, "checkpoint", module.adapter.method, _describe_base(module), path)
 
 

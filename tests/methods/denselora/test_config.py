@@ -62,7 +62,7 @@ def test_dict_round_trip_and_unknown_keys():
         DenseLoRAConfig.from_dict({**config.to_dict(), "rank": 8})
 
 
-def test_the_adapter_modules_of_0_3_import_from_their_old_paths_for_one_more_release():
+def test_the_module_paths_of_0_3_import_for_one_more_release():
     import importlib
     import sys
 

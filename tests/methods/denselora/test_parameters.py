@@ -5,7 +5,7 @@ from torch import nn
 from denselora import DenseLoRAConfig, apply_denselora, parameter_report
 from denselora.methods import LoRA
 from denselora.methods.denselora.parameter_report import ParameterCount, count_parameters
-from denselora.training.parameter_record import parameter_record
+from denselora.training.parameters_json import parameter_record
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from denselora.checked_names import checked_name
 from denselora.errors import ConfigError
-from denselora.path_names import checked_name
 
 
 @pytest.mark.parametrize("value", ["boolq", "ARC-Easy", "my set", ".hidden", "v1.2"])

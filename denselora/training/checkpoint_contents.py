@@ -11,7 +11,7 @@ Lightning also records the fine-tuner's arguments (``hyper_parameters``, from ``
 config's values under the command line, which are plain already; objects given from Python are recorded as their
 class and settings (:func:`plain_hyperparameters`).
 
-The files themselves are written whole or not at all by :mod:`denselora.training.checkpoint_io`.
+The files themselves are written whole or not at all by :mod:`denselora.training.atomic_checkpoint_io`.
 """
 
 from __future__ import annotations

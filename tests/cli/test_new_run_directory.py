@@ -1,6 +1,6 @@
 import multiprocessing
 
-from denselora.cli.run_directory import claim_version, release_if_unused
+from denselora.cli.new_run_directory import claim_version, release_if_unused
 
 
 def _claim(root):
