@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jsonargparse.typing import import_object
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -35,6 +36,8 @@ from denselora.data import LLMAdaptersDataModule
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, MissingRunFileError, RunDirectoryError, UserError
 from denselora.evaluation import check_scoring
+from denselora.models import BaseModelSource, base_model_from_spec
+from denselora.models.choice import choose_tokenizer
 from denselora.run_layout import (
     ADAPTER_EXPORT_DIR,
     CHECKPOINTS_DIR,
@@ -92,7 +95,7 @@ class RunRecordCallback(SaveConfigCallback):
 
 class DenseLoRACLI(LightningCLI):
     """LightningCLI with the project's defaults: best-on-validation checkpoints, learning-rate logging,
-    TensorBoard, and the tokenizer shared by model and data."""
+    TensorBoard, and one tokenizer for model and data (the base's own unless a config names one)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -110,7 +113,6 @@ class DenseLoRACLI(LightningCLI):
         parser.add_lightning_class_args(ResumeCheck, "resume")
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.set_defaults({"lr_monitor.logging_interval": "step"})
-        parser.link_arguments("data.init_args.tokenizer", "model.init_args.tokenizer")
         # Every subcommand accepts it, so that one config serves fit, test and predict; only fit reads it.
         parser.add_argument(
             "--test_after_fit",
@@ -179,9 +181,30 @@ class DenseLoRACLI(LightningCLI):
         """
 
     def before_instantiate_classes(self) -> None:
+        self._name_the_tokenizer_once()
         self._refuse_to_overwrite_a_trained_run()
         self._check_checkpoint_folder()
         self._claim_run_directories()
+
+    def _name_the_tokenizer_once(self) -> None:
+        """Model and data read with one tokenizer: the one ``data.init_args.tokenizer`` or
+        ``model.init_args.tokenizer`` names, else the base's own, so that a config names its base once. Both
+        settings then hold it, in the run's ``config.yaml`` too."""
+        model_args = self._get(self.config, "model", default={}).get("init_args") or {}
+        data_args = self._get(self.config, "data", default={}).get("init_args") or {}
+        holders = [args for args in (data_args, model_args) if "tokenizer" in args]
+        given = {args.get("tokenizer") for args in holders} - {None}
+        if len(given) > 1:
+            raise ConfigError(
+                f"data.init_args.tokenizer {data_args.get('tokenizer')!r} and model.init_args.tokenizer "
+                f"{model_args.get('tokenizer')!r} differ; the data must be read with the model's tokenizer, so name "
+                "it once (or neither: the base's own is used)"
+            )
+        if not holders:
+            return
+        spec = given.pop() if given else choose_tokenizer(None, _base_source(model_args))
+        for args in holders:
+            args["tokenizer"] = spec
 
     def _refuse_to_overwrite_a_trained_run(self) -> None:
         """``fit`` into a run directory named by an explicit logger version, which already holds what an earlier
@@ -364,6 +387,19 @@ class DenseLoRACLI(LightningCLI):
         log_dir = self.trainer.log_dir  # a collective: every rank asks
         if self.trainer.is_global_zero and log_dir:
             print(outputs_block(subcommand, Path(log_dir)), flush=True)
+
+
+def _base_source(model_args: Any) -> BaseModelSource | None:
+    """The base a model's arguments name (``pretrained``, or ``base`` as ``class_path`` and ``init_args``)."""
+    pretrained = model_args.get("pretrained")
+    if pretrained is not None:
+        return base_model_from_spec(pretrained)
+    base = model_args.get("base")
+    if base is None or isinstance(base, BaseModelSource):
+        return base
+    init_args = base.get("init_args")
+    values = init_args.as_dict() if hasattr(init_args, "as_dict") else dict(init_args or {})
+    return import_object(base["class_path"])(**values)
 
 
 def main(args: list[str] | None = None) -> None:

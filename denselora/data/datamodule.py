@@ -38,7 +38,7 @@ from denselora.data.targets import TRAIN_TARGETS, apply_train_target
 from denselora.data.tokenization import TrainingTokenizer
 from denselora.data.truncated_answers import TRUNCATED_ANSWER_ACTIONS, handle_truncated_answers
 from denselora.errors import DataError, MissingDataError
-from denselora.models.tokenizer import load_tokenizer
+from denselora.models.tokenizer import TINY_TOKENIZER, load_tokenizer
 from denselora.tasks import COMMONSENSE_DATASETS, MATH_DATASETS
 
 __all__ = ["CommonsenseDataModule", "LLMAdaptersDataModule", "MathDataModule"]
@@ -118,7 +118,9 @@ class LLMAdaptersDataModule(
             ``"authors_eval"`` (the whitespace of the authors' evaluation scripts); see
             :mod:`denselora.data.prompts` for the source of each.
         eval_template: template for evaluation prompts; ``None`` uses ``template``.
-        tokenizer: a Hugging Face name, a local directory, or ``"denselora/tiny"`` (built-in, offline).
+        tokenizer: a Hugging Face name, a local directory, a ``.gguf`` file, or ``"denselora/tiny"`` (built-in,
+            offline); ``None`` (the default): the model's, which the command line gives it (from Python, the
+            built-in one unless :meth:`use_tokenizer` is called).
         micro_batch_size: training batch size per device.
         eval_batch_size: validation and generation batch size per device.
         num_workers: data loader worker processes.
@@ -148,7 +150,7 @@ class LLMAdaptersDataModule(
         train_on_inputs: bool = True,
         template: str = "alpaca",
         eval_template: str | None = None,
-        tokenizer: str = "denselora/tiny",
+        tokenizer: str | None = None,
         micro_batch_size: int = 4,
         eval_batch_size: int = 16,
         num_workers: int = 0,
@@ -217,7 +219,7 @@ class LLMAdaptersDataModule(
         self.train_target = train_target
         self.template = template
         self.eval_template = eval_template or template
-        self.tokenizer_spec = tokenizer
+        self.tokenizer_spec = tokenizer if tokenizer is not None else TINY_TOKENIZER
         self.micro_batch_size = micro_batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
@@ -245,6 +247,19 @@ class LLMAdaptersDataModule(
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(self.tokenizer_spec)
         return self._tokenizer
+
+    def use_tokenizer(self, spec: str, tokenizer: PreTrainedTokenizerBase | None = None) -> None:
+        """Read the data with the model's tokenizer: its ``spec`` (recorded, and compared on resume) and, when
+        the model has loaded it already, the tokenizer itself (so it is not loaded twice).
+
+        Raises:
+            DataError: the data was tokenized already, with another tokenizer.
+        """
+        if spec != self.tokenizer_spec and self.train_dataset is not None:
+            raise DataError(f"the data is tokenized with {self.tokenizer_spec!r} already; set the tokenizer first")
+        self.tokenizer_spec = spec
+        self.hparams["tokenizer"] = spec
+        self._tokenizer = tokenizer
 
     def train_sources(self) -> list[Path | str]:
         """Where the training records come from: file paths, or Hugging Face dataset names (``str``)."""

@@ -1,4 +1,4 @@
-"""Choosing the frozen base from the ways a config may name it."""
+"""Choosing the frozen base from the ways a config may name it, and the tokenizer that goes with it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from denselora.errors import ConfigError
 from denselora.models import base_model_from_spec
 from denselora.models.from_config import ConfigModel
 from denselora.models.source import BaseModelSource
+from denselora.models.tokenizer import TINY_TOKENIZER
 
-__all__ = ["choose_base"]
+__all__ = ["choose_base", "choose_tokenizer"]
 
 
 def choose_base(
@@ -43,3 +44,12 @@ def choose_base(
     if pretrained is not None:
         return base_model_from_spec(pretrained)
     return base
+
+
+def choose_tokenizer(tokenizer: str | None, base: BaseModelSource | None) -> str:
+    """The tokenizer spec of a run: ``tokenizer`` when given, else the base's own
+    (:meth:`~denselora.models.BaseModelSource.tokenizer_spec`), else the built-in ``denselora/tiny``."""
+    if tokenizer is not None:
+        return tokenizer
+    own = None if base is None else base.tokenizer_spec()
+    return own if own is not None else TINY_TOKENIZER

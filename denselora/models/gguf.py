@@ -153,5 +153,8 @@ class GGUFModel(BaseModelSource):
 
         return meta_model_from_config(AutoConfig.from_pretrained(converted_gguf(self.file)))
 
+    def tokenizer_spec(self) -> str:
+        return self.file  # the tokenizer is in the same file
+
     def describe(self) -> str:
         return self.file

@@ -47,6 +47,9 @@ class HuggingFaceModel(BaseModelSource):
     def _revision(self) -> dict[str, str]:
         return {} if self.revision is None else {"revision": self.revision}
 
+    def tokenizer_spec(self) -> str:
+        return self.name_or_path
+
     def describe(self) -> str:
         return self.name_or_path + (f"@{self.revision}" if self.revision else "")
 

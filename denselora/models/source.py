@@ -38,6 +38,11 @@ class BaseModelSource(abc.ABC):
     def skeleton(self, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
         """The same architecture on the meta device: no weights, no memory, built in milliseconds."""
 
+    def tokenizer_spec(self) -> str | None:
+        """The tokenizer that goes with this base, as :func:`~denselora.models.load_tokenizer` takes it, so that a
+        config names the base once; ``None`` when it has none of its own (a model built from a config)."""
+        return None
+
     @abc.abstractmethod
     def describe(self) -> str:
         """One line naming the base, for messages and run records."""

@@ -147,6 +147,12 @@ def load_tokenizer(spec: str, padding_side: str = "right") -> PreTrainedTokenize
             tokenizer = AutoTokenizer.from_pretrained(converted_gguf(spec))
         except ConfigError as exc:
             raise DataError(f"Could not load the tokenizer {spec!r}: {exc}") from None
+    elif spec.startswith((".", "/", "~")) and not Path(spec).expanduser().exists():
+        raise DataError(
+            f"tokenizer {spec!r}: no such directory (a run reads with its base's own tokenizer unless "
+            "data.init_args.tokenizer names another). Give a model or tokenizer directory, a .gguf file, a Hugging "
+            f"Face name, or {TINY_TOKENIZER!r} for the built-in offline tokenizer."
+        )
     else:
         try:
             tokenizer = AutoTokenizer.from_pretrained(spec)

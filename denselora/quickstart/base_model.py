@@ -183,5 +183,8 @@ class QuickstartBase(BaseModelSource):
 
         return meta_model_from_config(AutoConfig.for_model(**QUICKSTART_BASE_CONFIG, vocab_size=len(tokenizer)))
 
+    def tokenizer_spec(self) -> str:
+        return TINY_TOKENIZER  # the base was trained on the built-in tokenizer's ids
+
     def describe(self) -> str:
         return QUICKSTART_BASE

@@ -20,7 +20,7 @@ from denselora.errors import ConfigError
 from denselora.evaluation.answers import prediction_rows, validation_answers_correct
 from denselora.evaluation.evaluator import SCORING_MODES, Evaluator
 from denselora.methods.base import AdapterMethod
-from denselora.models.choice import choose_base
+from denselora.models.choice import choose_base, choose_tokenizer
 from denselora.models.source import BaseModelSource
 from denselora.models.tokenizer import load_tokenizer
 from denselora.run_layout import EVALUATION_DIR
@@ -74,7 +74,9 @@ class FineTuner(L.LightningModule):
         model_config: shorthand for ``base``: a config dict for a randomly initialised model built offline
             (``model_type`` plus the config's fields, e.g. a tiny LLaMA); ``vocab_size`` defaults to the
             tokenizer's size.
-        tokenizer: the tokenizer spec (linked from the data module by the CLI).
+        tokenizer: the tokenizer spec; ``None`` (the default): the base's own (a GGUF file's, a Hugging Face
+            model's, the quickstart base's), or the built-in ``denselora/tiny`` for a model built from a config.
+            The command line gives the data module the same one.
         dtype: dtype to load the base weights in (``bfloat16`` on GPU); ``None`` keeps float32.
         learning_rate: AdamW peak learning rate (authors: 3e-4).
         weight_decay: AdamW weight decay (authors: 0).
@@ -94,7 +96,7 @@ class FineTuner(L.LightningModule):
         base: BaseModelSource | None = None,
         pretrained: str | None = None,
         model_config: dict[str, Any] | None = None,
-        tokenizer: str = "denselora/tiny",
+        tokenizer: str | None = None,
         dtype: str | None = None,
         learning_rate: float = 3e-4,
         weight_decay: float = 0.0,
@@ -129,7 +131,7 @@ class FineTuner(L.LightningModule):
             raise ConfigError(f"model.scoring must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
         self.adapter = adapter
         self.base = base
-        self.tokenizer_spec = tokenizer
+        self.tokenizer_spec = choose_tokenizer(tokenizer, base)
         self.dtype_name = dtype
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -149,6 +151,7 @@ class FineTuner(L.LightningModule):
     # ---------------------------------------------------------------------------------------------- model
     @property
     def tokenizer(self):
+        """The run's tokenizer (``tokenizer_spec``), loaded on first use."""
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(self.tokenizer_spec)
         return self._tokenizer

