@@ -27,6 +27,12 @@ class HuggingFaceModel(BaseModelSource):
         self.name_or_path = name_or_path
         self.revision = revision
 
+    def prepare(self) -> None:
+        # A local path that is not a model folder is named now, before its tokenizer (the base's own) is read.
+        path = Path(self.name_or_path).expanduser()
+        if (self.name_or_path.startswith((".", "/", "~")) or path.exists()) and not path.is_dir():
+            raise ConfigError(describe_load_failure(self.name_or_path, FileNotFoundError(self.name_or_path)))
+
     def build(self, dtype: torch.dtype | None, tokenizer: PreTrainedTokenizerBase) -> nn.Module:
         from transformers import AutoModelForCausalLM
 
