@@ -9,13 +9,14 @@ and jsonargparse's ``--model.help CLASS`` and ``--data.help CLASS``, which print
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import textwrap
 from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser
 
-__all__ = ["PROG", "DenseLoRAArgumentParser", "short_help"]
+__all__ = ["PROG", "DenseLoRAArgumentParser", "options_as_given", "short_help"]
 
 PROG = "python -m denselora"
 
@@ -99,7 +100,7 @@ def _more(command: str) -> list[tuple[str, list[str]]]:
             [
                 f"{run} --model.help denselora.training.FineTuner",
                 f"{run} --data.help {_DATA_CLASSES[0]}",
-                f"{run} --model.adapter.help denselora.methods.DenseLoRA",
+                f"{run} --model.init_args.adapter.help denselora.methods.DenseLoRA",
             ],
         ),
         ("every setting of a config, resolved", [f"{run} --config lightning_configs/quickstart.yaml --print_config"]),
@@ -131,6 +132,35 @@ def short_help(command: str) -> str:
     for what, commands in _more(command):
         lines += [f"  {what}:"] + [f"    {line}" for line in commands]
     return "\n".join(lines) + "\n"
+
+
+#: Where the arguments of a class that ``--NAME.help CLASS`` describes are set on the command line.
+_CLASS_ARGUMENTS = {
+    "model": "model.init_args",
+    "data": "data.init_args",
+    "adapter": "model.init_args.adapter.init_args",
+    "base": "model.init_args.base.init_args",
+}
+
+
+def options_as_given(text: str) -> str:
+    """jsonargparse's help of one class (``--data.help CLASS``) with its options as the command line takes them.
+
+    jsonargparse names them as if the class were set on its own (``--data.eval_limit``, ``--adapter.r``); under
+    LightningCLI they are ``--data.init_args.eval_limit`` and ``--model.init_args.adapter.init_args.r``.
+    """
+    found = re.search(r"Help for --(\w+)\.help=", text)
+    if found is None or found.group(1) not in _CLASS_ARGUMENTS:
+        return text
+    prefix = found.group(1)
+    arguments = _CLASS_ARGUMENTS[prefix]
+    owner = arguments.removesuffix(".init_args")
+
+    def rewrite(match: re.Match) -> str:
+        rest = match.group(1)
+        return f"--{owner}.{rest}" if rest == "help" else f"--{arguments}.{rest}"
+
+    return re.sub(rf"--{prefix}\.([\w.+]+)", rewrite, text)
 
 
 class _PrintFullHelp(argparse.Action):
@@ -165,7 +195,7 @@ class DenseLoRAArgumentParser(LightningArgumentParser):
 
     def format_help(self, *args: Any, **kwargs: Any) -> str:
         if self.command is None:
-            return super().format_help(*args, **kwargs)
+            return options_as_given(super().format_help(*args, **kwargs))
         return short_help(self.command)
 
     def format_full_help(self) -> str:

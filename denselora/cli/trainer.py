@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 import logging
 import os
@@ -573,6 +574,32 @@ def _quiet_known_messages() -> None:
     warnings.filterwarnings("ignore", message=re.escape("`isinstance(treespec, LeafSpec)` is deprecated"))
 
 
+def _unknown_class_argument(reason: str) -> str | None:
+    """One line for an argument a class does not take (``--model.init_args.learnig_rate``), with the closest
+    one it does take; ``None`` when ``reason`` is about something else."""
+    option = re.search(r"Option '([\w.]+)' is not accepted", reason)
+    keys = re.findall(r'Parser key "(\w+)"', reason)
+    classes = re.findall(r"Problem with given class_path '([\w.]+)'", reason)
+    if option is None or not keys or not classes:
+        return None
+    prefix = "--" + "".join(f"{key}.init_args." for key in keys)
+    name = option.group(1)
+    try:
+        owner = import_object(classes[-1])
+    except (ImportError, AttributeError, ValueError):
+        owner = None
+    accepted = []  # the class's arguments, and those its **kwargs pass on to the classes above it
+    for cls in getattr(owner, "__mro__", ()):
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            accepted += [
+                p.name for p in inspect.signature(init).parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD
+            ]
+    close = difflib.get_close_matches(name, accepted, n=1)
+    line = f"{prefix}{name}: {classes[-1].rpartition('.')[2]} takes no argument {name!r}"
+    return line + (f"; did you mean {prefix}{close[0]}?" if close else "")
+
+
 def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str) -> str:
     """jsonargparse's reason, a close option name for an unknown one, and where to find the options."""
     action = getattr(parser, "_subcommands_action", None)
@@ -588,7 +615,10 @@ def _parse_error_message(parser: LightningArgumentParser, args: Any, reason: str
         if close:
             message += f"; did you mean {close[0]}?"
     more = reason.strip().splitlines()[1:]
-    if more:
+    nested = _unknown_class_argument(reason)
+    if nested is not None:
+        message = nested  # instead of jsonargparse's account of each type it tried
+    elif more:
         message += "\n" + "\n".join(more)
     if subcommand:  # an option the short --help does not list may be any of them
         return f"{message}\nrun: {PROG} {subcommand} --help-all, for every option"

@@ -92,7 +92,50 @@ def test_the_help_of_a_class_names_the_program(capsys):
     code, out = _exit_code_and_output(["fit", "--model.help", "denselora.training.FineTuner"], capsys)
     assert code == 0
     assert out.startswith(f"usage: {PROG} ")
-    assert "--model.adapter" in out
+    assert "--model.init_args.adapter" in out
+
+
+@pytest.mark.parametrize(
+    ("help_flag", "class_path", "prefix"),
+    [
+        ("--data.help", "denselora.data.CommonsenseDataModule", "--data.init_args."),
+        ("--model.help", "denselora.training.FineTuner", "--model.init_args."),
+        ("--model.init_args.adapter.help", "denselora.methods.DenseLoRA", "--model.init_args.adapter.init_args."),
+    ],
+)
+def test_every_option_the_help_of_a_class_prints_works_as_printed(capsys, help_flag, class_path, prefix):
+    code, out = _exit_code_and_output(["fit", help_flag, class_path], capsys)
+    assert code == 0
+    listed = sorted({m for m in re.findall(r"^  (--[\w.]+) ", out, re.MULTILINE) if not m.endswith(".help")})
+    assert listed and all(option.startswith(prefix) for option in listed), listed
+    # Each listed option is one the command takes: --print_config resolves it without an error.
+    quickstart = str(REPO / "lightning_configs" / "quickstart.yaml")
+    values = {"r": "8", "eval_limit": "3", "learning_rate": "0.001", "cutoff_len": "64"}
+    for option in listed:
+        name = option.rpartition(".")[2]
+        if name in values:
+            args = ["fit", "--config", quickstart, option, values[name], "--print_config"]
+            assert _exit_code_and_output(args, capsys)[0] == 0, option
+
+
+@pytest.mark.parametrize(
+    ("typo", "suggestion"),
+    [
+        ("--model.init_args.learnig_rate", "--model.init_args.learning_rate"),
+        ("--model.init_args.adapter.init_args.rr", "--model.init_args.adapter.init_args.r"),
+        ("--data.init_args.eval_limt", "--data.init_args.eval_limit"),
+    ],
+)
+def test_a_nested_typo_gets_one_line_and_the_closest_argument(capsys, typo, suggestion):
+    from denselora.cli import main as run_cli
+
+    quickstart = str(REPO / "lightning_configs" / "quickstart.yaml")
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["fit", "--config", quickstart, typo, "4"])
+    assert exit_info.value.code == 2
+    first, *rest = capsys.readouterr().err.strip().splitlines()[-2:]
+    assert first.startswith(f"error: {typo}: ") and first.endswith(f"did you mean {suggestion}?"), first
+    assert rest == [f"run: {PROG} fit --help-all, for every option"]
 
 
 def test_the_top_level_help_keeps_its_listing(capsys):
