@@ -2,6 +2,7 @@
 
 import re
 import shlex
+import subprocess
 import sys
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -17,9 +18,16 @@ def _readme_example() -> tuple[str, list[str]]:
     return code, shlex.split(command.split("python -m denselora ", 1)[1])
 
 
-def test_the_readme_task_example_runs_as_written(tmp_path, monkeypatch):
+def test_the_readme_task_example_runs_as_written(tmp_path, monkeypatch, capsys):
     code, args = _readme_example()
     (tmp_path / "my_task.py").write_text(code)
+    # Where the README puts it, the project's lint runs over it.
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--config", str(REPO / "pyproject.toml"), str(tmp_path / "my_task.py")],
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout
     monkeypatch.syspath_prepend(str(tmp_path))  # what PYTHONPATH=. does in the README's command
     args[args.index("--config") + 1] = str(REPO / args[args.index("--config") + 1])
     tiny = tiny_run_args(tmp_path, "--test_after_fit", "true")
@@ -30,4 +38,6 @@ def test_the_readme_task_example_runs_as_written(tmp_path, monkeypatch):
     assert tags == [f"test/contains_gold/{name}" for name in ("synth_boolq", "synth_choice", "synth_math")]
     assert all(len(events.Scalars(tag)) == 1 for tag in tags)  # once each, not once per test set
     assert not (run_dir / "evaluation").exists()  # the default evaluation never ran
+    printed = capsys.readouterr().out  # the task's metrics, at the end of the run
+    assert "| metric | value |" in printed and "| test/contains_gold/synth_boolq | " in printed
     sys.modules.pop("my_task", None)

@@ -384,6 +384,9 @@ class FineTuner(L.LightningModule):
         if self.trainer.is_global_zero:
             for logger in self.loggers:
                 logger.log_metrics(metrics, step=self.global_step)
+            if self._results_table is None:  # a task of one's own: its metrics, printed as the built-in table is
+                rows = [f"| {name} | {value:.4g} |" for name, value in metrics.items()]
+                self._results_table = "\n".join(["| metric | value |", "|---|---:|", *rows])
 
     def teardown(self, stage: str) -> None:
         # After the progress bar's own teardown: the table gets lines of its own, not the bar's.
