@@ -314,8 +314,24 @@ class DenseLoRACLI(LightningCLI):
                 f"--trainer.{setting} 0 trains nothing, and would export the adapter as it was initialised; to "
                 "evaluate that (the base model's own answers), run test instead of fit"
             )
+        self._warn_if_no_validation_will_run()
         if self._get(self.config, "test_after_fit", default=False):
             self._check_test_sets()
+
+    def _warn_if_no_validation_will_run(self) -> None:
+        """A run shortened with ``max_steps`` below the validation interval would validate never, keep no best
+        checkpoint, and say nothing."""
+        trainer = self.trainer
+        interval = trainer.val_check_interval
+        if trainer.max_steps <= 0 or not isinstance(interval, int) or trainer.limit_val_batches == 0:
+            return
+        batches = trainer.max_steps * trainer.accumulate_grad_batches
+        if interval > batches:
+            _print_on_rank_zero(
+                f"warning: no validation will run: --trainer.val_check_interval is {interval} training batches and "
+                f"this run trains {batches} ({trainer.max_steps} optimizer steps x {trainer.accumulate_grad_batches}"
+                f" accumulated); lower --trainer.val_check_interval to validate (and keep a best checkpoint)"
+            )
 
     def _check_test_sets(self) -> None:
         """Before training, what the test after it would refuse: a set the model's ``scoring`` cannot score."""
@@ -327,6 +343,7 @@ class DenseLoRACLI(LightningCLI):
         check_scoring(self.datamodule.eval_sets, scoring)
 
     def before_test(self) -> None:
+        _ignore_moved_checkpoint_folder()
         self._warn_without_checkpoint("test")
 
     def after_test(self) -> None:
@@ -335,7 +352,11 @@ class DenseLoRACLI(LightningCLI):
     def after_validate(self) -> None:
         self._print_outputs("validate")
 
+    def before_validate(self) -> None:
+        _ignore_moved_checkpoint_folder()
+
     def before_predict(self) -> None:
+        _ignore_moved_checkpoint_folder()
         self._warn_without_checkpoint("predict")
         predict_path = getattr(self.datamodule, "predict_path", None)
         if callable(predict_path):
@@ -572,6 +593,13 @@ def _quiet_known_messages() -> None:
         logger.addFilter(_DropLightningTips())
     # Lightning's own use of a torch API that newer torch deprecates; only a Lightning release can change it.
     warnings.filterwarnings("ignore", message=re.escape("`isinstance(treespec, LeafSpec)` is deprecated"))
+
+
+def _ignore_moved_checkpoint_folder() -> None:
+    """``test``, ``validate`` and ``predict`` write to a run directory of their own, so the checkpoint's
+    ModelCheckpoint folder always differs from theirs; Lightning's warning that it will not track the checkpoint's
+    best score again concerns only a resumed ``fit``."""
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from .* therefore `best_model_score`")
 
 
 def _unknown_class_argument(reason: str) -> str | None:

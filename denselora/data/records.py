@@ -7,9 +7,10 @@ field is missing or mistyped, the error names the file, the record index and the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import datasets
@@ -53,13 +54,25 @@ def load_json_dataset(
     if path.stat().st_size == 0:
         raise DataError(f"{name} is empty. {_FORMAT_HINT} Re-download or regenerate the file.")
     try:
-        dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache_dir)
+        with _no_progress_bars():  # reading a cached table is instant; the "Generating train split" bar is noise
+            dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache_dir)
     except Exception as exc:  # datasets wraps JSON and Arrow errors in several types; diagnose them ourselves
         _diagnose_json(path, name)
         raise DataError(f"Could not read {name}: {exc}. {_FORMAT_HINT}") from exc
     if len(dataset) == 0:
         raise DataError(f"{name} holds no records. {_FORMAT_HINT}")
     return validate_fields(dataset, name, required, path)
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
 
 
 def load_hub_dataset(name: str, required: Sequence[str], *, cache_dir: str | None = None) -> datasets.Dataset:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -66,7 +68,8 @@ class PeftMethod(AdapterMethod):
         targets = select_names(
             model, self.target_modules, self.missing_targets, method=type(self).__name__, conv1d=True
         )
-        return get_peft_model(model, self.peft_config(targets))
+        with _quiet_peft_deprecation():
+            return get_peft_model(model, self.peft_config(targets))
 
     def adapter_tensors(self, model: nn.Module) -> dict[str, Tensor]:
         # PEFT marks exactly its adapter parameters trainable; VeRA's frozen projections are regenerated
@@ -80,7 +83,8 @@ class PeftMethod(AdapterMethod):
     def load(self, model: nn.Module, directory: str | os.PathLike) -> nn.Module:
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(model, str(directory))
+        with _quiet_peft_deprecation():
+            return PeftModel.from_pretrained(model, str(directory))
 
     def settings(self) -> dict:
         """The method's hyperparameters, as a checkpoint records them (the scaling is not in the tensors)."""
@@ -91,6 +95,14 @@ class PeftMethod(AdapterMethod):
 
     def summary(self, model: nn.Module) -> str:
         return f"{self.method} r={self.r}: {count_parameters(model)}"
+
+
+@contextlib.contextmanager
+def _quiet_peft_deprecation() -> Iterator[None]:
+    # PEFT reads transformers' deprecated `is_gradient_checkpointing`; the warning names nothing a user did.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 @register_method

@@ -9,7 +9,7 @@ import pytest
 
 from denselora.callbacks.progress import NamedRichProgressBar, NamedTQDMProgressBar
 from denselora.cli import main
-from tests.training.cli_runs import tiny_run_args
+from tests.training.cli_runs import REPO, tiny_run_args
 
 
 def test_a_fit_prints_no_noise_names_the_test_sets_and_ends_with_its_outputs(tmp_path, capfd):
@@ -87,3 +87,27 @@ def test_a_busy_machine_gets_one_line_about_threads(monkeypatch, capsys):
     monkeypatch.delenv("OMP_NUM_THREADS")
     cli._warn_if_the_cores_are_busy()
     assert capsys.readouterr().err == ""
+
+
+def test_a_run_shortened_below_its_validation_interval_says_no_validation_will_run(tmp_path, capsys):
+    main(tiny_run_args(tmp_path, "--trainer.max_steps", "2"))  # validation every 3 batches
+    assert "warning: no validation will run: --trainer.val_check_interval is 3 training batches" in (
+        capsys.readouterr().err
+    )
+    main(tiny_run_args(tmp_path, "--trainer.max_steps", "3"))
+    assert "no validation will run" not in capsys.readouterr().err
+
+
+def test_no_warnings_about_what_the_user_did_not_do(tmp_path, capsys):
+    import warnings
+
+    lora = str(REPO / "lightning_configs" / "quickstart_baselines" / "lora.yaml")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(tiny_run_args(tmp_path, "--config", lora, "--model.init_args.adapter.init_args.r", "4"))
+        checkpoint = next((tmp_path / "runs").glob("*/version_0/checkpoints/step*.ckpt"))
+        main(tiny_run_args(tmp_path, "--config", lora, "--model.init_args.adapter.init_args.r", "4",
+                           "--ckpt_path", str(checkpoint), subcommand="test"))  # fmt: skip
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages if "is_gradient_checkpointing" in m or "dirpath has changed" in m], messages
+    assert "Generating train split" not in capsys.readouterr().err
