@@ -1,10 +1,13 @@
-"""Progress bars that name the test set being evaluated, instead of counting anonymous dataloaders."""
+"""Progress: bars that name the test set being evaluated, and plain lines where no terminal is."""
 
 from __future__ import annotations
 
+import sys
+import time
+
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
 
-__all__ = ["NamedRichProgressBar", "NamedTQDMProgressBar", "named_progress_bar"]
+__all__ = ["LineProgress", "NamedRichProgressBar", "NamedTQDMProgressBar", "named_progress_bar"]
 
 
 class _NamesTestSets:
@@ -25,8 +28,11 @@ class NamedTQDMProgressBar(_NamesTestSets, TQDMProgressBar):
     """Lightning's tqdm progress bar, with the test set's name in the test bar."""
 
 
-def named_progress_bar(default: ProgressBar) -> ProgressBar:
-    """The named counterpart of a default Lightning progress bar (``default`` itself for any other kind)."""
+def named_progress_bar(default: ProgressBar, terminal: bool = True) -> ProgressBar:
+    """The named counterpart of a default Lightning progress bar (``default`` itself for any other kind); without
+    a ``terminal``, :class:`LineProgress` instead of a bar."""
+    if not terminal and type(default) in (RichProgressBar, TQDMProgressBar):
+        return LineProgress()
     if type(default) is RichProgressBar:
         return NamedRichProgressBar()
     if type(default) is TQDMProgressBar:
@@ -41,3 +47,110 @@ def _test_set_name(bar: ProgressBar) -> str | None:
     if index is None or not eval_sets or index >= len(eval_sets):
         return None
     return getattr(eval_sets[index], "name", None)
+
+
+class LineProgress(ProgressBar):
+    """Progress as plain lines, for output that is no terminal (a log file, ``nohup``, SLURM, CI).
+
+    A progress bar redrawn in place writes nothing readable to a file until it ends. This writes one line to
+    standard error when training starts, then at most every ``every_seconds`` and at the last step (optimizer step
+    and its total, epoch, loss, tokens/s, time elapsed and an estimate of the time left); one per validation; one
+    per test set when it is done. The command line uses it instead of a bar when standard error is no terminal.
+
+    Args:
+        every_seconds: the least time between two training lines.
+    """
+
+    def __init__(self, every_seconds: float = 30.0) -> None:
+        super().__init__()
+        self.every_seconds = every_seconds
+        self._enabled = True
+        self._started = 0.0
+        self._last_line = 0.0
+        self._first_step = 0
+        self._test_index: int | None = None
+        self._test_started = 0.0
+        self._test_items = 0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def _say(self, trainer, line: str) -> None:
+        if self._enabled and trainer.is_global_zero:
+            print(line, file=sys.stderr, flush=True)
+
+    # ------------------------------------------------------------------------------------------- training
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._started = self._last_line = time.monotonic()
+        self._first_step = trainer.global_step
+        self._say(trainer, f"training: {self._total_steps(trainer)} optimizer steps{self._from(trainer)}")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        now = time.monotonic()
+        step, total = trainer.global_step, self._total_steps(trainer)
+        if now - self._last_line < self.every_seconds and step < total:
+            return
+        self._last_line = now
+        elapsed = now - self._started
+        parts = [f"step {step}/{total} (epoch {trainer.current_epoch})"]
+        metrics = trainer.callback_metrics
+        if "train/loss" in metrics:
+            parts.append(f"loss {float(metrics['train/loss']):.4f}")
+        if "train/tokens_per_sec" in metrics:
+            parts.append(f"{float(metrics['train/tokens_per_sec']):,.0f} tokens/s")
+        parts.append(f"{_clock(elapsed)} elapsed")
+        done = step - self._first_step
+        if done > 0 and step < total:
+            parts.append(f"~{_clock(elapsed / done * (total - step))} left")
+        self._say(trainer, " · ".join(parts))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        shown = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+        values = " · ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items()))
+        self._say(trainer, f"validation at step {trainer.global_step}: {values or 'done'}")
+
+    # ------------------------------------------------------------------------------------------------ test
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if dataloader_idx != self._test_index:
+            self._finish_test_set(trainer)
+            self._test_index, self._test_started, self._test_items = dataloader_idx, time.monotonic(), 0
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._test_items += len(batch["input_ids"]) if isinstance(batch, dict) and "input_ids" in batch else 1
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self._finish_test_set(trainer)
+        self._test_index = None
+
+    def _finish_test_set(self, trainer) -> None:
+        if self._test_index is None:
+            return
+        eval_sets = getattr(getattr(trainer, "datamodule", None), "eval_sets", None)
+        index = self._test_index
+        name = eval_sets[index].name if eval_sets and index < len(eval_sets) else f"test set {index}"
+        seconds = time.monotonic() - self._test_started
+        self._say(trainer, f"test {name}: {self._test_items} items on this process in {_clock(seconds)}")
+
+    # ------------------------------------------------------------------------------------------------ help
+    @staticmethod
+    def _total_steps(trainer) -> int:
+        return trainer.max_steps if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
+
+    @staticmethod
+    def _from(trainer) -> str:
+        return f", from step {trainer.global_step} (resumed)" if trainer.global_step else ""
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
 from jsonargparse.typing import import_object
 from lightning.pytorch import LightningModule, Trainer
@@ -294,18 +295,19 @@ class DenseLoRACLI(LightningCLI):
             trainer = super().instantiate_trainer(**kwargs)
         except (ValueError, MisconfigurationException) as err:  # the Trainer refuses its settings
             raise ConfigError(f"trainer settings: {err}") from None
-        self._name_test_sets_in_progress_bar(trainer)
+        self._choose_the_progress_display(trainer)
         return trainer
 
-    def _name_test_sets_in_progress_bar(self, trainer: Trainer) -> None:
-        """Swap Lightning's default progress bar for one that names each test set; a bar the config chose
-        is left as it is."""
+    def _choose_the_progress_display(self, trainer: Trainer) -> None:
+        """Swap Lightning's default progress bar for one that names each test set, or, when standard error is
+        no terminal, for plain progress lines; a bar the config chose is left as it is."""
         configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
         if any(isinstance(c, ProgressBar) for c in (configured if isinstance(configured, list) else [configured])):
             return
         default = trainer.progress_bar_callback
         if default is not None:
-            trainer.callbacks[trainer.callbacks.index(default)] = named_progress_bar(default)
+            terminal = sys.stderr.isatty()  # a bar redrawn in a file shows nothing until it ends: lines there
+            trainer.callbacks[trainer.callbacks.index(default)] = named_progress_bar(default, terminal)
 
     def before_fit(self) -> None:
         if self.trainer.max_steps == 0 or self.trainer.max_epochs == 0:
@@ -427,6 +429,8 @@ def _base_source(model_args: Any) -> BaseModelSource | None:
 def main(args: list[str] | None = None) -> None:
     """Run the command line; user errors print one message and exit with code 2."""
     _quiet_known_messages()
+    if not sys.stderr.isatty():
+        datasets.disable_progress_bars()  # a bar redrawn in a file is noise; LineProgress reports progress there
     _warn_if_the_cores_are_busy()
     previous_sigint = _stop_on_sigint()
     try:

@@ -227,8 +227,12 @@ class FineTuner(L.LightningModule):
         return causal_lm_loss(self.model, batch["input_ids"], batch["attention_mask"], batch["labels"])
 
     def configure_callbacks(self) -> list[Callback]:
-        """The callbacks every run of this module gets (see the class docstring)."""
-        return [TrainingTelemetry(), DivergenceStop(), AdapterExport()]
+        """The callbacks every run of this module gets (see the class docstring), but those the trainer has
+        already: one given to the Trainer stays as it was configured, and a second command of the same trainer
+        (``test`` after ``fit``) does not add them again."""
+        present = {type(callback) for callback in self.trainer.callbacks} if self._trainer is not None else set()
+        own = (TrainingTelemetry(), DivergenceStop(), AdapterExport())
+        return [callback for callback in own if type(callback) not in present]
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.compute_loss(batch)

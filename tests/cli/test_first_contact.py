@@ -19,7 +19,7 @@ def test_a_fit_prints_no_noise_names_the_test_sets_and_ends_with_its_outputs(tmp
     assert "seamless cloud" not in printed
     assert "`weights_only` was not set" not in printed
     assert "is deprecated" not in printed
-    assert "Testing synth_math" in out  # off a terminal, rich keeps only the last bar
+    assert "test synth_math: 6 items" in err  # off a terminal: progress lines, the test sets named
     table = out.index("| dataset | accuracy")
     block = out.rindex("fit finished; outputs in ")
     assert table < block
@@ -111,3 +111,18 @@ def test_no_warnings_about_what_the_user_did_not_do(tmp_path, capsys):
     messages = [str(w.message) for w in caught]
     assert not [m for m in messages if "is_gradient_checkpointing" in m or "dirpath has changed" in m], messages
     assert "Generating train split" not in capsys.readouterr().err
+
+
+def test_without_a_terminal_progress_is_plain_lines(tmp_path, capsys):
+    main(tiny_run_args(tmp_path, "--trainer.enable_progress_bar", "true", "--test_after_fit", "true"))
+    err = capsys.readouterr().err  # captured: no terminal
+    lines = [line for line in err.splitlines() if line.startswith(("training:", "step ", "validation at", "test "))]
+    assert lines[0] == "training: 6 optimizer steps"
+    assert re.fullmatch(r"step 6/6 \(epoch 0\) · loss \d+\.\d{4} · [\d,]+ tokens/s · 0:00:\d\d elapsed", lines[-5])
+    assert [line.split(":")[0] for line in lines if line.startswith("validation")] == [
+        "validation at step 3",
+        "validation at step 6",
+    ]
+    assert [line.split(":")[0] for line in lines[-3:]] == ["test synth_boolq", "test synth_choice", "test synth_math"]
+    assert all(re.search(r": 6 items on this process in 0:00:\d\d$", line) for line in lines[-3:])
+    assert "\r" not in err  # no bar redrawn in place
