@@ -301,9 +301,13 @@ class DenseLoRACLI(LightningCLI):
     def _choose_the_progress_display(self, trainer: Trainer) -> None:
         """Swap Lightning's default progress bar for one that names each test set, or, when standard error is
         no terminal, for plain progress lines; a bar the config chose is left as it is."""
-        configured = self._get(self.config_init, "trainer", default={}).get("callbacks") or []
-        if any(isinstance(c, ProgressBar) for c in (configured if isinstance(configured, list) else [configured])):
-            return
+        # The parsed config, not the instantiated one: the Trainer appends its default bar to that list.
+        configured = self._get(self.config, "trainer", default={}).get("callbacks") or []
+        for callback in configured if isinstance(configured, list) else [configured]:
+            class_path = callback.get("class_path") if hasattr(callback, "get") else None
+            chosen = import_object(class_path) if isinstance(class_path, str) else type(callback)
+            if isinstance(chosen, type) and issubclass(chosen, ProgressBar):
+                return
         default = trainer.progress_bar_callback
         if default is not None:
             terminal = sys.stderr.isatty()  # a bar redrawn in a file shows nothing until it ends: lines there

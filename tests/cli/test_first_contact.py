@@ -126,3 +126,12 @@ def test_without_a_terminal_progress_is_plain_lines(tmp_path, capsys):
     assert [line.split(":")[0] for line in lines[-3:]] == ["test synth_boolq", "test synth_choice", "test synth_math"]
     assert all(re.search(r": 6 items on this process in 0:00:\d\d$", line) for line in lines[-3:])
     assert "\r" not in err  # no bar redrawn in place
+
+
+def test_other_callbacks_keep_the_plain_lines_and_a_chosen_bar_is_kept(tmp_path, capsys):
+    monitor = '{"class_path": "denselora.callbacks.UpdateDensityMonitor"}'
+    main(tiny_run_args(tmp_path, "--trainer.enable_progress_bar", "true", "--trainer.callbacks+", monitor))
+    assert "step 6/6 (epoch 0)" in capsys.readouterr().err
+    bar = '{"class_path": "lightning.pytorch.callbacks.TQDMProgressBar"}'
+    main(tiny_run_args(tmp_path, "--trainer.enable_progress_bar", "true", "--trainer.callbacks+", bar))
+    assert "step 6/6" not in capsys.readouterr().err
