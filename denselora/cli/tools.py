@@ -1,4 +1,4 @@
-"""Commands that read finished runs: ``python -m denselora figure``, ``report`` and ``lm-eval``.
+"""Commands that read finished runs: ``python -m denselora figure``, ``report``, ``lm-eval`` and ``generate``.
 
 Each command module has ``main(argv)`` (an ``argparse`` command line); :func:`run_tool` runs one and turns a
 user error into one message on stderr and exit code 2, as the trainer's command line does.
@@ -19,6 +19,7 @@ TOOLS = {
     "figure": "denselora.cli.figure",
     "report": "denselora.cli.report",
     "lm-eval": "denselora.cli.lm_eval",
+    "generate": "denselora.cli.generate",
 }
 
 #: Command name -> what it does, for ``python -m denselora --help``.
@@ -26,6 +27,7 @@ SUMMARIES = {
     "figure": "heatmaps of DenseLoRA's |dM| beside LoRA's |dA|, |dB| from two runs, as a PNG (paper App. B.3)",
     "report": "the evaluation results of several runs as one markdown table (paper Tab. 1)",
     "lm-eval": "lm-evaluation-harness tasks on a run's checkpoint or adapter, or a bare base, offline",
+    "generate": "answer instructions (arguments, a file or standard input) with a run's checkpoint or adapter",
 }
 
 

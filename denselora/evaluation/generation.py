@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import GenerationConfig, PreTrainedTokenizerBase
+from transformers.generation.streamers import BaseStreamer
 
 __all__ = ["generate_completions", "input_device"]
 
@@ -30,6 +31,7 @@ def generate_completions(
     attention_mask: torch.Tensor,
     max_new_tokens: int,
     num_beams: int = 4,
+    streamer: BaseStreamer | None = None,
 ) -> list[str]:
     """Generate a completion for each left-padded prompt and decode only the new tokens.
 
@@ -42,6 +44,7 @@ def generate_completions(
             time.
         max_new_tokens: generation budget per item; generation also stops at EOS.
         num_beams: 4 (the authors' beam search) or 1 (greedy).
+        streamer: receives the tokens as they are generated (``transformers.TextStreamer``; one prompt, greedy).
 
     Returns:
         ``batch`` strings: the generated text after the prompt, special tokens removed.
@@ -63,6 +66,7 @@ def generate_completions(
         input_ids=input_ids.to(device),
         attention_mask=attention_mask.to(device),
         generation_config=config,
+        **({} if streamer is None else {"streamer": streamer}),
     )
     # With left padding every prompt ends at column prompt_len - 1, so new tokens start at prompt_len.
     return tokenizer.batch_decode(sequences[:, input_ids.shape[1] :], skip_special_tokens=True)
