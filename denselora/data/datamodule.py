@@ -52,6 +52,18 @@ _TRAIN_HINT = (
 )
 
 
+def _train_hint(path: Path) -> str:
+    """What to do about a missing training file: where LLM-Adapters keeps a set's own training split, or the
+    general advice for the paper's training files."""
+    if path.name == "train.json" and path.parent.parent.name == "dataset":
+        return (
+            f"LLM-Adapters keeps each set's training split beside its test set, at dataset/{path.parent.name}/"
+            "train.json (https://github.com/AGI-Edgerunners/LLM-Adapters, dataset/); copy that folder under "
+            "data_dir, or set train_file to where the file is."
+        )
+    return _TRAIN_HINT
+
+
 def _record_keys(records: datasets.Dataset) -> list[tuple[str, str, str]]:
     """``(instruction, input, output)`` of each record: what makes two records the same example."""
     inputs = records["input"] if "input" in records.column_names else [""] * len(records)
@@ -276,7 +288,7 @@ class LLMAdaptersDataModule(
     def load_train_records(self) -> datasets.Dataset:
         """All validated training records (before the validation split and the fraction)."""
         parts = [
-            load_json_dataset(source, _TRAIN_FIELDS, missing_hint=_TRAIN_HINT, cache_dir=self.cache_dir)
+            load_json_dataset(source, _TRAIN_FIELDS, missing_hint=_train_hint(source), cache_dir=self.cache_dir)
             if isinstance(source, Path)
             else load_hub_dataset(source, _TRAIN_FIELDS, cache_dir=self.cache_dir)
             for source in self.train_sources()

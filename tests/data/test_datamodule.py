@@ -120,6 +120,15 @@ def test_missing_training_files_name_the_path(shared_data, datasets_cache):
         assert str(expected) in str(caught.value) and "train_file" in str(caught.value)
 
 
+def test_a_missing_split_of_one_set_says_where_llm_adapters_keeps_it(tmp_path, datasets_cache):
+    dm = LLMAdaptersDataModule(str(tmp_path), train_file="dataset/hellaswag/train.json", cache_dir=datasets_cache)
+    with pytest.raises(MissingDataError) as caught:
+        dm.setup("fit")
+    message = str(caught.value)
+    assert str(tmp_path / "dataset" / "hellaswag" / "train.json") in message
+    assert "at dataset/hellaswag/train.json" in message and "commonsense_170k" not in message
+
+
 def test_missing_test_set_names_the_path(shared_data, datasets_cache):
     dm = CommonsenseDataModule(str(shared_data.root), cache_dir=datasets_cache, eval_limit=2)
     with pytest.raises(MissingDataError) as caught:
