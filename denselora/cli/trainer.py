@@ -38,8 +38,8 @@ from denselora.data import LLMAdaptersDataModule
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, MissingRunFileError, RunDirectoryError, UserError
 from denselora.evaluation import check_scoring
-from denselora.models import BaseModelSource, base_model_from_spec
-from denselora.models.choice import choose_tokenizer
+from denselora.models import BaseModelSource
+from denselora.models.choice import choose_base, choose_tokenizer
 from denselora.run_layout import (
     ADAPTER_EXPORT_DIR,
     CHECKPOINTS_DIR,
@@ -418,16 +418,14 @@ class DenseLoRACLI(LightningCLI):
 
 
 def _base_source(model_args: Any) -> BaseModelSource | None:
-    """The base a model's arguments name (``pretrained``, or ``base`` as ``class_path`` and ``init_args``)."""
-    pretrained = model_args.get("pretrained")
-    if pretrained is not None:
-        return base_model_from_spec(pretrained)
+    """The base a model's arguments name, as the fine-tuner chooses it (:func:`~denselora.models.choice.choose_base`),
+    with a ``base`` still in its parsed form (``class_path`` and ``init_args``) built first."""
     base = model_args.get("base")
-    if base is None or isinstance(base, BaseModelSource):
-        return base
-    init_args = base.get("init_args")
-    values = init_args.as_dict() if hasattr(init_args, "as_dict") else dict(init_args or {})
-    return import_object(base["class_path"])(**values)
+    if base is not None and not isinstance(base, BaseModelSource):
+        init_args = base.get("init_args")
+        values = init_args.as_dict() if hasattr(init_args, "as_dict") else dict(init_args or {})
+        base = import_object(base["class_path"])(**values)
+    return choose_base(base, model_args.get("pretrained"), model_args.get("model_config"), required=False)
 
 
 def main(args: list[str] | None = None) -> None:
