@@ -287,3 +287,16 @@ def test_a_huge_record_is_cut_before_it_is_tokenized_and_named(tmp_path, dataset
         f"training data: 1 record(s) longer than {budget:,} characters (record 7); only the first {budget:,} "
         "characters of each are tokenized, which hold more than the 64 tokens (cutoff_len) it is trained on"
     ]
+
+
+def test_the_data_module_reads_with_the_tokenizer_it_is_given(quickstart_root, datasets_cache, tiny_tokenizer):
+    dm = LLMAdaptersDataModule(
+        str(quickstart_root), train_file=QUICKSTART_TRAIN_FILE, val_size=8, cache_dir=datasets_cache
+    )
+    assert dm.tokenizer_spec == "denselora/tiny"  # nothing named: the built-in one, until the model's is given
+    dm.use_tokenizer("my/tokenizer", tiny_tokenizer)
+    assert dm.tokenizer is tiny_tokenizer and dm.hparams["tokenizer"] == "my/tokenizer"
+    dm.setup("fit")
+    with pytest.raises(DataError, match="tokenized with 'my/tokenizer' already"):
+        dm.use_tokenizer("denselora/tiny")
+    dm.use_tokenizer("my/tokenizer", tiny_tokenizer)  # the same one again is no change
