@@ -57,15 +57,11 @@ def _encode(
     if cutoff_len is None:
         return tokenizer(texts, padding=False, truncation=False)["input_ids"]
     long = [index for index, text in enumerate(texts) if budget is not None and len(text) > budget]
-    if long:
-        texts = list(texts)
-        whole = {index: texts[index] for index in long}
-        for index in long:
-            texts[index] = texts[index][:budget]
-    ids = tokenizer(texts, padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
+    cut = [text[:budget] if budget is not None else text for text in texts] if long else texts
+    ids = tokenizer(cut, padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
     for index in long:
         if len(ids[index]) < cutoff_len:  # the cut text was too short after all: tokenize the whole of it
-            ids[index] = tokenizer(whole[index], padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
+            ids[index] = tokenizer(texts[index], padding=False, truncation=True, max_length=cutoff_len)["input_ids"]
     return ids
 
 
