@@ -6,36 +6,33 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor, nn
 from torchmetrics.aggregation import MeanMetric
 
-from denselora.data.protocol import EvaluationData, PredictionData, ValidationGenerationData, required
 from denselora.distributed import full_tensor, reshard, shard_model
 from denselora.dtypes import DTYPES
 from denselora.errors import ConfigError
-from denselora.evaluation.answers import prediction_rows, validation_answers_correct
-from denselora.evaluation.evaluator import SCORING_MODES, Evaluator
 from denselora.methods.base import AdapterMethod
 from denselora.models.choice import choose_base, choose_tokenizer
 from denselora.models.source import BaseModelSource
 from denselora.models.tokenizer import load_tokenizer
-from denselora.run_layout import EVALUATION_DIR
 from denselora.training import checkpoint_contents
 from denselora.training.adapter_export import AdapterExport
 from denselora.training.best import best_checkpoint
 from denselora.training.divergence_stop import DivergenceStop
+from denselora.training.evaluation_steps import EvaluationSteps
 from denselora.training.loss import causal_lm_loss
 from denselora.training.schedule import LearningRateSchedule, warmup_then_linear_decay
+from denselora.training.settings import check_settings
 from denselora.training.telemetry import TrainingTelemetry
 
 __all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
 
 
-class FineTuner(L.LightningModule):
+class FineTuner(EvaluationSteps):
     """Fine-tunes a causal language model with one adapter method.
 
     Subclass it for a new task. The hooks meant to be overridden are:
@@ -44,14 +41,9 @@ class FineTuner(L.LightningModule):
       a subclass that overrides it needs no ``base``, ``pretrained`` or ``model_config``);
     - :meth:`compute_loss`: the training and validation objective for a batch (default: the causal LM loss
       on ``labels``, ``-100`` masked);
-    - :meth:`start_evaluation`, :meth:`evaluate_batch` and :meth:`summarise_evaluation`: what ``test`` does
-      (default: generate, score with the task registry, write the results; see :mod:`denselora.evaluation`);
-      :meth:`log_test_metrics` logs a summary once rather than once per test set.
-
-    The default validation, test and predict read from the data module what :mod:`denselora.data.protocol`
-    declares (``val_prompts``, ``eval_sets``, ``predict_set``); a data module needs only what the hooks a
-    subclass keeps read. ``predict_step`` returns each batch's rows; :class:`~denselora.callbacks.PredictionWriter`
-    writes them to files.
+    - what ``test``, ``predict`` and validation's scored answers do: the hooks of
+      :class:`~denselora.training.evaluation_steps.EvaluationSteps` (default: generate, score with the task
+      registry, write the results; see :mod:`denselora.evaluation`).
 
     Every run also gets the module's own callbacks (:meth:`configure_callbacks`): :class:`TrainingTelemetry`
     (tokens/s, gradient norm), :class:`DivergenceStop` (a non-finite loss stops the run before backward) and
@@ -114,21 +106,7 @@ class FineTuner(L.LightningModule):
             self.save_hyperparameters(checkpoint_contents.plain_hyperparameters(self.hparams))
         builds_its_own = type(self).build_base_model is not FineTuner.build_base_model
         base = choose_base(base, pretrained, model_config, required=not builds_its_own)
-        if dtype is not None and dtype not in DTYPES:
-            raise ConfigError(f"model.dtype must be one of {sorted(DTYPES)} or null, got {dtype!r}")
-        if learning_rate <= 0 or weight_decay < 0 or warmup_steps < 0:
-            raise ConfigError(
-                "model.learning_rate must be > 0 and model.weight_decay, model.warmup_steps >= 0; got "
-                f"{learning_rate}, {weight_decay}, {warmup_steps}"
-            )
-        if num_beams < 1:
-            raise ConfigError(f"model.num_beams must be at least 1, got {num_beams}")
-        if max_new_tokens is not None and max_new_tokens < 1:
-            raise ConfigError(
-                f"model.max_new_tokens must be at least 1, or null for each task's own budget; got {max_new_tokens}"
-            )
-        if scoring not in SCORING_MODES:
-            raise ConfigError(f"model.scoring must be one of {', '.join(SCORING_MODES)}, got {scoring!r}")
+        check_settings(dtype, learning_rate, weight_decay, warmup_steps, num_beams, max_new_tokens, scoring)
         self.adapter = adapter
         self.base = base
         self.tokenizer_spec = choose_tokenizer(tokenizer, base)
@@ -142,8 +120,6 @@ class FineTuner(L.LightningModule):
         self.scoring = scoring
         self.model: nn.Module | None = None
         self._tokenizer = None
-        self._evaluator: Evaluator | None = None
-        self._results_table: str | None = None
         self.val_accuracy = MeanMetric()
         # Checkpoints hold the adapter only; the base comes from `pretrained`/`model_config` on every load.
         self.strict_loading = False
@@ -244,7 +220,7 @@ class FineTuner(L.LightningModule):
         (:class:`~denselora.data.protocol.ValidationGenerationData`), greedy answers scored into ``val/accuracy``."""
         datamodule = self.trainer.datamodule
         if dataloader_idx == getattr(datamodule, "val_generation_dataloader_idx", None):
-            self._validate_generation(batch)
+            self.validate_generation(batch)
             return None
         loss = self.compute_loss(batch)
         self.log(
@@ -256,23 +232,6 @@ class FineTuner(L.LightningModule):
             add_dataloader_idx=False,
         )
         return loss
-
-    def _validate_generation(self, batch: dict[str, Tensor]) -> None:
-        prompts = required(
-            self.trainer.datamodule,
-            "val_prompts",
-            ValidationGenerationData,
-            "FineTuner's default validation_step, on the loader at val_generation_dataloader_idx,",
-            "make val_generation_dataloader_idx None (every validation loader is then scored by its loss)",
-        )
-        for correct in validation_answers_correct(self.model, self.tokenizer, batch, prompts, self.max_new_tokens):
-            self.val_accuracy.update(float(correct))
-
-    def on_validation_epoch_end(self) -> None:
-        reshard(self.model)  # FSDP: back to the shards the optimizer owns before training or saving resumes
-        if self.val_accuracy.update_called:
-            self.log("val/accuracy", self.val_accuracy.compute(), prog_bar=True)
-        self.val_accuracy.reset()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
@@ -321,93 +280,3 @@ class FineTuner(L.LightningModule):
         resuming = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
         checkpoint_contents.check(checkpoint, self.adapter, self.model, resuming)
         checkpoint_contents.restore_rng(checkpoint)
-
-    # ------------------------------------------------------------------------------------------ evaluation
-    def on_test_epoch_start(self) -> None:
-        self._evaluator = None
-        self._results_table = None
-        self.start_evaluation()
-
-    def start_evaluation(self) -> None:
-        """Prepare for a test run (override to reset a subclass's own counters). The default needs nothing
-        here: its :class:`~denselora.evaluation.Evaluator` is made on the first batch, so a subclass that
-        overrides :meth:`evaluate_batch` and :meth:`summarise_evaluation` never reads the data module's
-        ``eval_sets``."""
-
-    @property
-    def evaluator(self):
-        """The test run's :class:`~denselora.evaluation.Evaluator`, made on first use."""
-        if self._evaluator is None:
-            self._evaluator = self.make_evaluator()
-        return self._evaluator
-
-    def make_evaluator(self) -> Evaluator:
-        eval_sets = required(
-            self.trainer.datamodule,
-            "eval_sets",
-            EvaluationData,
-            "FineTuner's default evaluation",
-            "override evaluate_batch and summarise_evaluation in a subclass",
-        )
-        output_dir = None if self.run_dir is None else self.run_dir / EVALUATION_DIR
-        return Evaluator(
-            eval_sets,
-            self.tokenizer,
-            output_dir=output_dir,
-            num_beams=self.num_beams,
-            max_new_tokens=self.max_new_tokens,
-            scoring=self.scoring,
-            rank=self.global_rank,
-            world_size=self.trainer.world_size,
-            print_fn=None,  # printed once the progress bar is gone (teardown), not into it
-        )
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.evaluate_batch(batch, dataloader_idx)
-
-    def evaluate_batch(self, batch: dict[str, Tensor], dataloader_idx: int) -> None:
-        """Generate and score one test batch (override for a task scored differently)."""
-        self.evaluator.step(self.model, batch, dataloader_idx)
-
-    def on_test_epoch_end(self) -> None:
-        self.summarise_evaluation()
-
-    def summarise_evaluation(self) -> None:
-        """Gather, print and write the evaluation; log per-dataset accuracy and the mean."""
-        result = self.evaluator.finish()
-        self._evaluator = None
-        self._results_table = result.to_markdown()
-        self.log_test_metrics(result.metrics("test"))
-
-    def log_test_metrics(self, metrics: dict[str, float]) -> None:
-        """Log a test run's metrics once, straight to the loggers (rank 0 only; every rank may call it).
-
-        ``self.log`` from :meth:`summarise_evaluation` (``on_test_epoch_end``) would record each metric once
-        per test set, because Lightning files epoch-end metrics under every test dataloader.
-        """
-        if self.trainer.is_global_zero:
-            for logger in self.loggers:
-                logger.log_metrics(metrics, step=self.global_step)
-            if self._results_table is None:  # a task of one's own: its metrics, printed as the built-in table is
-                rows = [f"| {name} | {value:.4g} |" for name, value in metrics.items()]
-                self._results_table = "\n".join(["| metric | value |", "|---|---:|", *rows])
-
-    def teardown(self, stage: str) -> None:
-        # After the progress bar's own teardown: the table gets lines of its own, not the bar's.
-        table, self._results_table = getattr(self, "_results_table", None), None
-        if table is not None and self._trainer is not None and self.trainer.is_global_zero:
-            print(table, flush=True)
-
-    # ------------------------------------------------------------------------------------------ prediction
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> list[dict]:
-        """Answer a batch of the data module's ``predict_set``: one row per record (see
-        :func:`~denselora.evaluation.answers.prediction_rows`), which
-        :class:`~denselora.callbacks.PredictionWriter` writes to ``<run>/predictions/<file>.jsonl``."""
-        predict_set = required(
-            self.trainer.datamodule,
-            "predict_set",
-            PredictionData,
-            "FineTuner's default predict_step",
-            "override predict_step in a subclass",
-        )
-        return prediction_rows(self.model, self.tokenizer, batch, predict_set, self.max_new_tokens, self.num_beams)
