@@ -34,6 +34,7 @@ from denselora.callbacks.progress import named_progress_bar
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.new_run_directory import claim_version, latest_checkpoint, release_if_unused, trained_outputs
 from denselora.cli.settings import check_logger, check_seed, check_trainer_settings
+from denselora.cli.threads import share_busy_cores
 from denselora.data import LLMAdaptersDataModule
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, MissingRunFileError, RunDirectoryError, UserError
@@ -433,7 +434,7 @@ def main(args: list[str] | None = None) -> None:
     _quiet_known_messages()
     if not sys.stderr.isatty():
         datasets.disable_progress_bars()  # a bar redrawn in a file is noise; LineProgress reports progress there
-    _warn_if_the_cores_are_busy()
+    share_busy_cores()
     previous_sigint = _stop_on_sigint()
     try:
         DenseLoRACLI(
@@ -574,22 +575,6 @@ _LIGHTNING_TIPS = ("💡 Tip: For seamless cloud",)
 class _DropLightningTips(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(_LIGHTNING_TIPS)
-
-
-def _warn_if_the_cores_are_busy() -> None:
-    """PyTorch gives each process one thread per core; processes that share the cores then slow each other down
-    many times over (README, "Install and run"). Say so when the machine is already busy and the threads were
-    left to the default."""
-    if "OMP_NUM_THREADS" in os.environ or not hasattr(os, "getloadavg"):
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    load = os.getloadavg()[0]
-    if load >= max(1.0, cores / 2):
-        _print_on_rank_zero(
-            f"warning: the machine is busy (load {load:.1f} on {cores} cores) and PyTorch will use {cores} threads; "
-            "runs that share cores slow each other down many times over. Give each run its share, e.g. "
-            f"OMP_NUM_THREADS={max(1, cores // 2)} for two runs"
-        )
 
 
 def _quiet_known_messages() -> None:

@@ -73,22 +73,6 @@ def test_the_test_bar_names_each_test_set(bar_class):
     assert bar.test_description == "Testing"
 
 
-def test_a_busy_machine_gets_one_line_about_threads(monkeypatch, capsys):
-    from denselora.cli import trainer as cli
-
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(cli.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
-    cli._warn_if_the_cores_are_busy()
-    err = capsys.readouterr().err
-    assert err.startswith("warning: the machine is busy (load 3.0 on ") and "OMP_NUM_THREADS=" in err
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user chose: nothing to say
-    cli._warn_if_the_cores_are_busy()
-    monkeypatch.setattr(cli.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    cli._warn_if_the_cores_are_busy()
-    assert capsys.readouterr().err == ""
-
-
 def test_a_run_shortened_below_its_validation_interval_says_no_validation_will_run(tmp_path, capsys):
     main(tiny_run_args(tmp_path, "--trainer.max_steps", "2"))  # validation every 3 batches
     assert "warning: no validation will run: --trainer.val_check_interval is 3 training batches" in (
