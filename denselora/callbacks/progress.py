@@ -7,6 +7,8 @@ import time
 
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
 
+from denselora.step_progress import clock
+
 __all__ = ["LineProgress", "NamedRichProgressBar", "NamedTQDMProgressBar", "named_progress_bar"]
 
 
@@ -105,10 +107,10 @@ class LineProgress(ProgressBar):
             parts.append(f"loss {float(metrics['train/loss']):.4f}")
         if "train/tokens_per_sec" in metrics:
             parts.append(f"{float(metrics['train/tokens_per_sec']):,.0f} tokens/s")
-        parts.append(f"{_clock(elapsed)} elapsed")
+        parts.append(f"{clock(elapsed)} elapsed")
         done = step - self._first_step
         if done > 0 and step < total:
-            parts.append(f"~{_clock(elapsed / done * (total - step))} left")
+            parts.append(f"~{clock(elapsed / done * (total - step))} left")
         self._say(trainer, " · ".join(parts))
 
     def on_validation_end(self, trainer, pl_module) -> None:
@@ -138,7 +140,7 @@ class LineProgress(ProgressBar):
         index = self._test_index
         name = eval_sets[index].name if eval_sets and index < len(eval_sets) else f"test set {index}"
         seconds = time.monotonic() - self._test_started
-        self._say(trainer, f"test {name}: {self._test_items} items on this process in {_clock(seconds)}")
+        self._say(trainer, f"test {name}: {self._test_items} items on this process in {clock(seconds)}")
 
     # ------------------------------------------------------------------------------------------------ help
     @staticmethod
@@ -148,9 +150,3 @@ class LineProgress(ProgressBar):
     @staticmethod
     def _from(trainer) -> str:
         return f", from step {trainer.global_step} (resumed)" if trainer.global_step else ""
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"

@@ -10,9 +10,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from denselora.cli.console import prepare_console
 from denselora.errors import UserError
 
-__all__ = ["SUMMARIES", "TOOLS", "run_tool"]
+__all__ = ["COMPUTING", "SUMMARIES", "TOOLS", "run_tool"]
 
 #: Command name -> the module whose ``main(argv)`` runs it.
 TOOLS = {
@@ -21,6 +22,9 @@ TOOLS = {
     "lm-eval": "denselora.cli.lm_eval",
     "generate": "denselora.cli.generate",
 }
+
+#: The commands that run a model, and so share a busy machine's cores (the others only read files).
+COMPUTING = frozenset({"lm-eval", "generate"})
 
 #: Command name -> what it does, for ``python -m denselora --help``.
 SUMMARIES = {
@@ -34,6 +38,7 @@ SUMMARIES = {
 def run_tool(name: str, argv: Sequence[str]) -> int:
     """Run the command ``name`` with arguments ``argv``; return the exit code."""
     module = importlib.import_module(TOOLS[name])
+    prepare_console(computes=name in COMPUTING)
     try:
         module.main(list(argv))
     except UserError as err:

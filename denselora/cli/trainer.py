@@ -19,7 +19,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import datasets
 import torch
 from jsonargparse.typing import import_object
 from lightning.pytorch import LightningModule, Trainer
@@ -31,10 +30,10 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from denselora.callbacks import LatestCheckpoint, PredictionWriter, ResumeCheck
 from denselora.callbacks.progress import named_progress_bar
+from denselora.cli.console import prepare_console
 from denselora.cli.help import PROG, DenseLoRAArgumentParser
 from denselora.cli.new_run_directory import claim_version, latest_checkpoint, release_if_unused, trained_outputs
 from denselora.cli.settings import check_logger, check_seed, check_trainer_settings
-from denselora.cli.threads import share_busy_cores
 from denselora.data import LLMAdaptersDataModule
 from denselora.distributed import FSDP_STRATEGY_NAME
 from denselora.errors import ConfigError, MissingRunFileError, RunDirectoryError, UserError
@@ -432,9 +431,7 @@ def _base_source(model_args: Any) -> BaseModelSource | None:
 def main(args: list[str] | None = None) -> None:
     """Run the command line; user errors print one message and exit with code 2."""
     _quiet_known_messages()
-    if not sys.stderr.isatty():
-        datasets.disable_progress_bars()  # a bar redrawn in a file is noise; LineProgress reports progress there
-    share_busy_cores()
+    prepare_console()
     previous_sigint = _stop_on_sigint()
     try:
         DenseLoRACLI(

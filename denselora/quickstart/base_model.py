@@ -25,6 +25,7 @@ from denselora.models.cache import build_once, cache_root
 from denselora.models.source import BaseModelSource, meta_model_from_config
 from denselora.models.tokenizer import TINY_TOKENIZER, load_tokenizer
 from denselora.quickstart.synthetic import make_boolq_example, make_choice_example, make_math_example
+from denselora.step_progress import StepProgress
 
 __all__ = [
     "QUICKSTART_BASE",
@@ -125,7 +126,6 @@ def _train_base():
     from lightning.pytorch.utilities import rank_zero_info
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
     from transformers import AutoConfig, AutoModelForCausalLM
 
     rank_zero_info(f"building the quickstart base model in {cache_root()} (once; later runs load it) ...")
@@ -150,13 +150,9 @@ def _train_base():
         collate_fn=PaddingCollator(tokenizer.pad_token_id, padding_side="right"),
     )
     model.train()
-    # A few minutes on a busy CPU: a bar with the rate and the time left, instead of one line and silence.
-    steps = tqdm(
-        total=_RECIPE["epochs"] * len(loader),
-        desc="building the quickstart base (once)",
-        unit="step",
-        disable=rank_zero_only.rank != 0,
-        dynamic_ncols=True,
+    # A few minutes on a busy CPU: a bar (or, in a log file, lines) with the rate and the time left.
+    steps = StepProgress(
+        _RECIPE["epochs"] * len(loader), "building the quickstart base (once)", enabled=rank_zero_only.rank == 0
     )
     with steps:
         for _ in range(_RECIPE["epochs"]):

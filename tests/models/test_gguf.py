@@ -83,3 +83,22 @@ def test_the_packaged_file_is_found_without_importing_its_package(real_model_spe
     path = resolve_model_file(real_model_spec)
     assert path.is_file() and path.suffix == ".gguf"
     assert str(path).startswith(importlib.util.find_spec(package).submodule_search_locations[0])
+
+
+def test_the_dequantization_bar_is_drawn_on_a_terminal_only():
+    import io
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert callable(gguf_utils.tqdm)  # what the patch replaces: a transformers upgrade that moves it is noticed here
+    log, terminal = io.StringIO(), Terminal()
+    with gguf_module._bar_only_on_a_terminal():
+        list(gguf_utils.tqdm(range(3), desc="Converting", file=log))
+        list(gguf_utils.tqdm(range(3), desc="Converting", file=terminal))
+    assert log.getvalue() == "" and "3/3" in terminal.getvalue()
+    list(gguf_utils.tqdm(range(3), desc="Converting", file=log))  # outside, transformers' bar as it was
+    assert "3/3" in log.getvalue()
