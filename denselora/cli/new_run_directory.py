@@ -25,14 +25,18 @@ from denselora.run_layout import (
 
 __all__ = ["claim_version", "latest_checkpoint", "release_if_unused", "trained_outputs"]
 
-_VERSION = re.compile(r"version_(\d+)")
+#: ``version_N``, or ``version_N-<what ran>`` (``version_3-test``): the directories the runs of one name number.
+_VERSION = re.compile(r"version_(\d+)(?:-[a-z][a-z0-9-]*)?")
 
 
-def claim_version(root: str | os.PathLike) -> tuple[int, Path]:
-    """Create ``root/version_N`` for the smallest ``N`` above every existing version, and return both.
+def claim_version(root: str | os.PathLike, label: str | None = None) -> tuple[int, Path]:
+    """Create ``root/version_N`` (``root/version_N-<label>`` with a ``label``) for the smallest ``N`` above every
+    existing version, and return both.
 
     Args:
         root: the logger's folder for this experiment (``save_dir/name``); created if missing.
+        label: what the run does, when it is not a fit (e.g. ``test``, ``test-zero-shot``): the directory's name,
+            and so TensorBoard's name for the run, says it.
 
     Returns:
         The version number and the new, empty directory, which no other caller can also have received.
@@ -42,7 +46,7 @@ def claim_version(root: str | os.PathLike) -> tuple[int, Path]:
     while True:
         taken = [int(m.group(1)) for entry in os.listdir(root) if (m := _VERSION.fullmatch(entry))]
         version = max(taken, default=-1) + 1
-        path = root / f"version_{version}"
+        path = root / (f"version_{version}-{label}" if label else f"version_{version}")
         try:
             path.mkdir()
         except FileExistsError:  # another run claimed it between the listing and now

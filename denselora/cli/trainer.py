@@ -275,13 +275,23 @@ class DenseLoRACLI(LightningCLI):
                 continue
             root = _logger_root(init_args)
             try:
-                init_args.version, path = claim_version(root)
+                label = self._run_label()
+                version, path = claim_version(root, label)
+                init_args.version = path.name if label else version
             except OSError as err:
                 raise RunDirectoryError(
                     f"cannot create a run directory in {root}: {err.strerror or err}; choose a folder you can write "
                     "to with --trainer.logger.init_args.save_dir"
                 ) from None
             CLAIMED_RUN_DIRECTORIES.append(path)
+
+    def _run_label(self) -> str | None:
+        """What a run directory's name says besides its number: nothing for ``fit``; the command for the others,
+        with ``-zero-shot`` when no checkpoint is given (the base's own answers)."""
+        subcommand = self.config.get("subcommand")
+        if subcommand in (None, "fit"):
+            return None
+        return subcommand if self._get(self.config, "ckpt_path") is not None else f"{subcommand}-zero-shot"
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         strategy = self._get(self.config_init, "trainer", default={}).get("strategy")

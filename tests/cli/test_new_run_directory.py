@@ -28,3 +28,11 @@ def test_release_removes_only_a_directory_of_a_run_that_produced_nothing(tmp_pat
     for path in (empty, setup_only, used, empty):  # the second release of `empty` finds it gone: no error
         release_if_unused(path)
     assert not empty.exists() and not setup_only.exists() and (used / "checkpoints" / "last.ckpt").exists()
+
+
+def test_a_labelled_run_is_numbered_with_the_others_and_named_by_its_label(tmp_path):
+    assert claim_version(tmp_path) == (0, tmp_path / "version_0")
+    assert claim_version(tmp_path, "test-zero-shot") == (1, tmp_path / "version_1-test-zero-shot")
+    assert claim_version(tmp_path, "test") == (2, tmp_path / "version_2-test")
+    (tmp_path / "version_9-Not a label").mkdir()  # not a version: numbering ignores it
+    assert claim_version(tmp_path) == (3, tmp_path / "version_3")

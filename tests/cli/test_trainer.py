@@ -285,6 +285,10 @@ def test_a_run_directory_that_cannot_be_created_exits_2(tmp_path, capsys):
 def test_test_without_a_checkpoint_says_it_scores_the_base_model(tmp_path, capsys):
     main(tiny_run_args(tmp_path, subcommand="test"))
     assert "warning: test without --ckpt_path uses the adapter as initialised" in capsys.readouterr().err
+    # TensorBoard names a run by its directory: this one says what ran, and that no adapter was trained.
+    [directory] = run_dirs(tmp_path)
+    assert directory.name == "version_0-test-zero-shot" and (directory / "evaluation" / "results.json").is_file()
+    assert list(directory.glob("events.out.tfevents.*"))
 
 
 def test_runs_started_together_each_get_their_own_directory(tmp_path):
@@ -363,6 +367,7 @@ def test_test_and_predict_from_a_checkpoint(tmp_path):
 
     run(tiny_run_args(tmp_path, "--ckpt_path", checkpoint, subcommand="test"))
     test_dir = run_dirs(tmp_path)[-1]
+    assert test_dir.name == "version_1-test"  # TensorBoard's name for the run says what ran
     results = json.loads((test_dir / "evaluation" / "results.json").read_text())
     assert set(results["datasets"]) == {"synth_boolq", "synth_choice", "synth_math"}
     rows = [json.loads(line) for line in (test_dir / "evaluation" / "predictions" / "synth_math.jsonl").open()]
