@@ -32,4 +32,4 @@ def test_on_a_terminal_the_bars_stay_and_a_computing_command_shares_the_cores(ba
 
 
 def test_the_computing_tools_are_tools():
-    assert tools.COMPUTING <= set(tools.TOOLS)
+    assert set(tools.TOOLS) >= tools.COMPUTING
