@@ -1,7 +1,8 @@
 """``python -m denselora``: the trainer (``fit``, ``validate``, ``test``, ``predict``) and the run tools.
 
-``figure``, ``report`` and ``lm-eval`` read finished runs and are dispatched here, before LightningCLI (which
-knows only its own subcommands) sees the arguments; everything else goes to :func:`denselora.cli.main`.
+The run tools (``figure``, ``report``, ``lm-eval``, ``generate``, and ``data``, which fetches the data) are dispatched
+here, before LightningCLI (which knows only its own subcommands) sees the arguments; everything else goes to
+:func:`denselora.cli.main`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args and args[0] in TOOLS:
         sys.exit(run_tool(args[0], args[1:]))
     if args and args[0] in ("-h", "--help"):
-        print("Commands that read finished runs (each has --help):")
+        print("Commands beside the trainer (each has --help):")
         for name, summary in SUMMARIES.items():
             print(f"  python -m denselora {name}: {summary}")
         print("The trainer:")

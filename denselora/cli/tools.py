@@ -1,4 +1,5 @@
-"""Commands that read finished runs: ``python -m denselora figure``, ``report``, ``lm-eval`` and ``generate``.
+"""The commands beside the trainer: ``python -m denselora figure``, ``report``, ``lm-eval`` and ``generate``, which
+read finished runs, and ``data``, which fetches the data they are trained and tested on.
 
 Each command module has ``main(argv)`` (an ``argparse`` command line); :func:`run_tool` runs one and turns a
 user error into one message on stderr and exit code 2, as the trainer's command line does.
@@ -21,17 +22,19 @@ TOOLS = {
     "report": "denselora.cli.report",
     "lm-eval": "denselora.cli.lm_eval",
     "generate": "denselora.cli.generate",
+    "data": "denselora.cli.data",
 }
 
-#: The commands that run a model, and so share a busy machine's cores (the others only read files).
+#: The commands that run a model, and so share a busy machine's cores (the others read or fetch files).
 COMPUTING = frozenset({"lm-eval", "generate"})
 
-#: Command name -> what it does, for ``python -m denselora --help``.
+#: Command as typed (with its subcommand, where it has one) -> what it does, for ``python -m denselora --help``.
 SUMMARIES = {
     "figure": "heatmaps of DenseLoRA's |dM| beside LoRA's |dA|, |dB| from two runs, as a PNG (paper App. B.3)",
     "report": "the evaluation results of several runs as one markdown table (paper Tab. 1)",
     "lm-eval": "lm-evaluation-harness tasks on a run's checkpoint or adapter, or a bare base, offline",
     "generate": "answer instructions (arguments, a file or standard input) with a run's checkpoint or adapter",
+    "data download": "the LLM-Adapters test sets and training files, fetched into a folder and checked",
 }
 
 

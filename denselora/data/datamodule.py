@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from denselora.data.collate import PaddingCollator
+from denselora.data.download import download_command, fetch_command
 from denselora.data.eval_sets import (
     EvalSet,
     PredictSet,
@@ -45,23 +46,27 @@ __all__ = ["CommonsenseDataModule", "LLMAdaptersDataModule", "MathDataModule"]
 
 _TRAIN_FIELDS = ("instruction", "output")
 _RECORD = "record"  # a record's position in the training file(s), carried through the split for messages
-_TRAIN_HINT = (
-    "LLM-Adapters keeps its training sets in ft-training_set/ (commonsense_170k.json, math_10k.json; "
-    "https://github.com/AGI-Edgerunners/LLM-Adapters). Put the file there, or set train_file to a path "
-    "relative to data_dir, an absolute path, or a Hugging Face dataset name."
-)
+_OTHER_TRAIN_FILES = "set train_file to a path relative to data_dir, an absolute path, or a Hugging Face dataset name"
 
 
-def _train_hint(path: Path) -> str:
-    """What to do about a missing training file: where LLM-Adapters keeps a set's own training split, or the
-    general advice for the paper's training files."""
+def _train_hint(path: Path, data_dir: Path) -> str:
+    """What to do about a missing training file: the command that fetches it where it is one of LLM-Adapters'
+    (a set's own training split, a training file of the paper), else where LLM-Adapters keeps its files."""
     if path.name == "train.json" and path.parent.parent.name == "dataset":
+        name = path.parent.name
+        command = fetch_command(path.parent.parent.parent, [f"dataset/{name}/train.json"])
+        fetch = f"`{command}` fetches it" if command else "copy that folder under data_dir"
         return (
-            f"LLM-Adapters keeps each set's training split beside its test set, at dataset/{path.parent.name}/"
-            "train.json (https://github.com/AGI-Edgerunners/LLM-Adapters, dataset/); copy that folder under "
-            "data_dir, or set train_file to where the file is."
+            f"LLM-Adapters keeps each set's training split beside its test set, at dataset/{name}/train.json; "
+            f"{fetch}, or set train_file to where the file is."
         )
-    return _TRAIN_HINT
+    command = fetch_command(path.parent.parent, [f"{path.parent.name}/{path.name}"])
+    if command:  # one of the paper's training files, where LLM-Adapters keeps it
+        return f"`{command}` fetches it (LLM-Adapters' {path.parent.name}/{path.name}), or {_OTHER_TRAIN_FILES}."
+    return (
+        "LLM-Adapters keeps its training sets in ft-training_set/ (commonsense_170k.json, math_10k.json), which "
+        f"`{download_command(data_dir)}` fetches with the rest of its data; or {_OTHER_TRAIN_FILES}."
+    )
 
 
 def _record_keys(records: datasets.Dataset) -> list[tuple[str, str, str]]:
@@ -288,7 +293,9 @@ class LLMAdaptersDataModule(
     def load_train_records(self) -> datasets.Dataset:
         """All validated training records (before the validation split and the fraction)."""
         parts = [
-            load_json_dataset(source, _TRAIN_FIELDS, missing_hint=_train_hint(source), cache_dir=self.cache_dir)
+            load_json_dataset(
+                source, _TRAIN_FIELDS, missing_hint=_train_hint(source, self.data_dir), cache_dir=self.cache_dir
+            )
             if isinstance(source, Path)
             else load_hub_dataset(source, _TRAIN_FIELDS, cache_dir=self.cache_dir)
             for source in self.train_sources()
@@ -501,12 +508,20 @@ class LLMAdaptersDataModule(
         Raises:
             MissingDataError: naming every missing test file.
         """
-        paths = [test_file_path(self.data_dir, eval_set_name(entry)) for entry in self.eval_dataset_names]
-        missing = [str(path) for path in paths if not path.is_file()]
+        paths = {name: test_file_path(self.data_dir, name) for name in map(eval_set_name, self.eval_dataset_names)}
+        missing = {name: path for name, path in paths.items() if not path.is_file()}
         if missing:
+            known = [name for name in missing if fetch_command(self.data_dir, [f"dataset/{name}/test.json"])]
+            command = fetch_command(self.data_dir, [f"dataset/{name}/test.json" for name in known])
+            if not known:
+                fix = "Copy the dataset/<name>/ folders there"
+            elif len(known) == len(missing):
+                fix = f"`{command}` fetches them"
+            else:
+                fix = f"`{command}` fetches {', '.join(known)}; copy the other dataset/<name>/ folders there"
             raise MissingDataError(
-                f"test set(s) named in eval_datasets not found: {', '.join(missing)}. Copy the LLM-Adapters "
-                "dataset/<name>/ folders there, or remove those names from data.init_args.eval_datasets."
+                f"test set(s) named in eval_datasets not found: {', '.join(map(str, missing.values()))}. {fix}, or "
+                "remove those names from data.init_args.eval_datasets."
             )
 
     def predict_path(self) -> Path:

@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from denselora.checked_names import checked_name
 from denselora.data.collate import PaddingCollator
+from denselora.data.download import fetch_command
 from denselora.data.prompts import format_prompt
 from denselora.data.records import load_json_dataset, validate_fields
 from denselora.data.samplers import ShardedLengthSortedSampler
@@ -140,8 +141,10 @@ def load_eval_set(
     """
     name = eval_set_name(entry)
     path = test_file_path(data_dir, name)
-    target = Path(data_dir).expanduser().resolve() / "dataset"
-    hint = f"Copy the LLM-Adapters folder dataset/{name}/ into {target}, or remove {name!r} from eval_datasets."
+    root = Path(data_dir).expanduser().resolve()
+    command = fetch_command(root, [f"dataset/{name}/test.json"])
+    fetch = f"`{command}` fetches it" if command else f"Copy the folder dataset/{name}/ into {root / 'dataset'}"
+    hint = f"{fetch}, or remove {name!r} from eval_datasets."
     records = load_json_dataset(path, ("instruction",), missing_hint=hint, cache_dir=cache_dir)
     if limit is not None:
         records = records.select(range(min(limit, len(records))))

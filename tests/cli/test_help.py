@@ -142,6 +142,7 @@ def test_the_top_level_help_keeps_its_listing(capsys):
     code, out = _exit_code_and_output(["--help"], capsys)
     assert code == 0
     assert "python -m denselora report" in out
+    assert "python -m denselora data download" in out
     assert "{fit,validate,test,predict}" in out
 
 

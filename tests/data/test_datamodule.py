@@ -118,6 +118,9 @@ def test_missing_training_files_name_the_path(shared_data, datasets_cache):
             dm.setup("fit")
         expected = (shared_data.root / "ft-training_set" / file_name).resolve()
         assert str(expected) in str(caught.value) and "train_file" in str(caught.value)
+        group = file_name.split("_")[0]
+        command = f"python -m denselora data download --data-dir {shared_data.root.resolve()} --sets {group}"
+        assert f"`{command} --training paper` fetches it" in str(caught.value)
 
 
 def test_a_missing_split_of_one_set_says_where_llm_adapters_keeps_it(tmp_path, datasets_cache):
@@ -127,6 +130,28 @@ def test_a_missing_split_of_one_set_says_where_llm_adapters_keeps_it(tmp_path, d
     message = str(caught.value)
     assert str(tmp_path / "dataset" / "hellaswag" / "train.json") in message
     assert "at dataset/hellaswag/train.json" in message and "commonsense_170k" not in message
+    command = f"python -m denselora data download --data-dir {tmp_path.resolve()} --sets hellaswag --training splits"
+    assert f"`{command}` fetches it" in message
+
+
+def test_a_missing_split_that_llm_adapters_lacks_is_not_offered_for_download(tmp_path, datasets_cache):
+    dm = LLMAdaptersDataModule(str(tmp_path), train_file="dataset/gsm8k/train.json", cache_dir=datasets_cache)
+    with pytest.raises(MissingDataError) as caught:
+        dm.setup("fit")
+    assert "copy that folder under data_dir" in str(caught.value) and "data download" not in str(caught.value)
+
+
+def test_missing_test_sets_name_the_command_that_fetches_those_it_can(tmp_path, datasets_cache):
+    fetch = f"python -m denselora data download --data-dir {tmp_path.resolve()} --sets"
+    for names, expected in (
+        (["boolq", "ARC-Easy"], f"`{fetch} boolq ARC-Easy --training none` fetches them, or remove"),
+        (["boolq", "mine"], f"`{fetch} boolq --training none` fetches boolq; copy the other dataset/<name>/ folders"),
+        (["mine"], "Copy the dataset/<name>/ folders there, or remove"),
+    ):
+        dm = LLMAdaptersDataModule(str(tmp_path), eval_datasets=names, cache_dir=datasets_cache)
+        with pytest.raises(MissingDataError, match=r"test set\(s\) named in eval_datasets not found") as caught:
+            dm.check_eval_files()
+        assert expected in str(caught.value)
 
 
 def test_missing_test_set_names_the_path(shared_data, datasets_cache):
@@ -134,7 +159,8 @@ def test_missing_test_set_names_the_path(shared_data, datasets_cache):
     with pytest.raises(MissingDataError) as caught:
         dm.setup("test")
     assert str((shared_data.root / "dataset" / "hellaswag" / "test.json").resolve()) in str(caught.value)
-    assert "eval_datasets" in str(caught.value)
+    message = str(caught.value)
+    assert "eval_datasets" in message and "--sets hellaswag --training none` fetches it" in message
 
 
 def test_real_eval_loaders_cover_each_item_once_longest_first(shared_data, datasets_cache):

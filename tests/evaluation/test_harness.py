@@ -152,8 +152,10 @@ def test_unreadable_data_is_refused_naming_the_file_and_record(tmp_path):
     with pytest.raises(MissingDataError, match="no such data folder"):
         write_llm_adapters_tasks(tmp_path / "nowhere", tmp_path / "out")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MissingDataError, match="holds none of the LLM-Adapters commonsense test sets"):
+    with pytest.raises(MissingDataError, match="holds none of the LLM-Adapters commonsense test sets") as caught:
         write_llm_adapters_tasks(tmp_path / "empty", tmp_path / "out")
+    fetch = f"python -m denselora data download --data-dir {(tmp_path / 'empty').resolve()} --sets commonsense"
+    assert f"`{fetch} --training none` fetches them" in str(caught.value)
     with pytest.raises(ConfigError, match="unknown prompt template 'chatml'"):
         write_llm_adapters_tasks(tmp_path / "empty", tmp_path / "out", template="chatml")
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from denselora.data.download import download_command
 from denselora.data.prompts import TEMPLATES, format_prompt
 from denselora.errors import ConfigError, DataError, MissingDataError
 from denselora.tasks.choices import OptionsError, parse_choices
@@ -158,16 +159,18 @@ def write_llm_adapters_tasks(data_dir: str | Path, directory: str | Path, templa
     if template not in TEMPLATES:
         raise ConfigError(f"unknown prompt template {template!r}; choose one of {', '.join(TEMPLATES)}")
     data_dir = Path(data_dir).expanduser().resolve()
+    fetch = download_command(data_dir, ["commonsense"], "none")
     if not data_dir.is_dir():
         raise MissingDataError(
-            f"{data_dir}: no such data folder (the LLM-Adapters folder holding dataset/<name>/test.json)"
+            f"{data_dir}: no such data folder (the LLM-Adapters folder holding dataset/<name>/test.json); `{fetch}` "
+            "fetches the test sets into it"
         )
     found = {name: data_dir / "dataset" / name / "test.json" for name in LLM_ADAPTERS_SETS}
     found = {name: path for name, path in found.items() if path.is_file()}
     if not found:
         raise MissingDataError(
             f"{data_dir} holds none of the LLM-Adapters commonsense test sets: expected dataset/<name>/test.json "
-            f"for at least one of {', '.join(LLM_ADAPTERS_SETS)}"
+            f"for at least one of {', '.join(LLM_ADAPTERS_SETS)}; `{fetch}` fetches them"
         )
     folder = Path(directory).expanduser().resolve() / TASKS_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
