@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
+from denselora.analysis.curves import render_density_curves
 from denselora.analysis.heatmap import figure_to_array, render_heatmaps
 from denselora.analysis.snapshot import MatrixSnapshot, UpdateSnapshot
 from denselora.analysis.statistics import update_statistics
@@ -31,6 +32,8 @@ MATRIX_TAG = "update_density"
 #: The statistics that are fractions of a matrix's own largest change (or a count of directions), and so
 #: compare across methods; ``max_abs`` depends on the method's scale and is logged per matrix only.
 COMPARABLE = ("active_share", "mean_over_max", "effective_rank")
+#: The image logged when training ends: every watched matrix's ``active_share`` over the run, labelled.
+SUMMARY_TAG = "density_over_training"
 
 
 class UpdateDensityMonitor(Callback):
@@ -53,6 +56,9 @@ class UpdateDensityMonitor(Callback):
       colour bar and a histogram of ``Δ``, ``update_density/<layer>.<target>/<matrix>``; and, once when
       fitting starts, a custom-scalars layout whose first charts overlay the methods' ``active_share`` per
       layer;
+    - to TensorBoard, when training ends, one image ``density_over_training``: each watched matrix's
+      ``active_share`` at every logged step, on a y-axis fixed at 0 to 1, with a legend naming the method,
+      layer and matrix;
     - to ``<run>/update_density.safetensors``, the watched windows at the start and now (see
       :class:`denselora.analysis.UpdateSnapshot`), from which ``python -m denselora figure`` draws.
 
@@ -102,6 +108,7 @@ class UpdateDensityMonitor(Callback):
         self._initial: dict[str, Tensor] = {}
         self._method = "adapter"
         self._logged_at_step = -1
+        self._history: dict[str, list[tuple[int, float]]] = {}
 
     # ----------------------------------------------------------------------------------------------- hooks
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -141,12 +148,23 @@ class UpdateDensityMonitor(Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step != self._logged_at_step:
             self.log_updates(trainer)
+        writer = self._tensorboard(trainer) if trainer.is_global_zero else None
+        if writer is not None and self._history:
+            method = display_name(self._method)
+            curves = {f"{method} {key.replace('/', ' ')}": points for key, points in self._history.items()}
+            figure = render_density_curves(
+                curves, title=f"{method}: share of each update's entries above {self.threshold:g} x its largest |Δ|"
+            )
+            writer.add_image(SUMMARY_TAG, figure_to_array(figure), trainer.global_step, dataformats="HWC")
+            writer.flush()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"initial": dict(self._initial)}
+        return {"initial": dict(self._initial), "history": {k: list(v) for k, v in self._history.items()}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._initial = dict(state_dict.get("initial", {}))
+        # Checkpoints written before the history was kept have none: the picture then starts at the resume.
+        self._history = {k: [tuple(p) for p in v] for k, v in state_dict.get("history", {}).items()}
 
     # ------------------------------------------------------------------------------------------- logging
     def log_updates(self, trainer: L.Trainer) -> None:
@@ -167,6 +185,7 @@ class UpdateDensityMonitor(Callback):
         for key, values in statistics.items():
             for name, value in values.items():
                 metrics[f"{MATRIX_TAG}/{key}/{name}"] = value
+            self._history.setdefault(key, []).append((step, values["active_share"]))
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 

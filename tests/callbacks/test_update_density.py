@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
 
 from denselora.analysis import SNAPSHOT_FILE, UpdateSnapshot
 from denselora.callbacks import UpdateDensityMonitor
-from denselora.callbacks.update_density import COMPARABLE
+from denselora.callbacks.update_density import COMPARABLE, SUMMARY_TAG
 from denselora.errors import ConfigError
 from tests.conftest import LLAMA_TARGETS
 from tests.training.cli_runs import load_checkpoint, run, run_dirs, tiny_run_args
@@ -100,6 +100,23 @@ def test_the_custom_scalars_layout_shows_the_comparison_first(density_runs, meth
         for chart in category.chart:
             (pattern,) = chart.multiline.tag
             assert [t for t in scalars if re.search(pattern, t)], pattern  # every chart draws something
+
+
+@pytest.mark.parametrize(("method", "lines"), [("denselora", 4), ("lora", 8)])
+def test_the_run_ends_with_one_picture_of_its_density_over_training(density_runs, method, lines):
+    events = _events(density_runs[method])
+    (summary,) = events.Images(SUMMARY_TAG)
+    assert summary.step == 6
+    picture = imread(io.BytesIO(summary.encoded_image_string), format="png")
+    assert picture.shape[:2] == (summary.height, summary.width) and picture.std() > 0.05
+    # What it draws: each watched matrix's active_share at each logged step, the values TensorBoard's scalars hold.
+    state = load_checkpoint(density_runs[method] / "checkpoints" / "last.ckpt")["callbacks"]
+    (monitor,) = [value for key, value in state.items() if key.startswith("UpdateDensityMonitor")]
+    assert len(monitor["history"]) == lines
+    for key, points in monitor["history"].items():
+        logged = [(e.step, e.value) for e in events.Scalars(f"update_density/{key}/active_share")]
+        assert [step for step, _ in points] == [3, 6]
+        np.testing.assert_allclose([value for _, value in points], [value for _, value in logged], rtol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["denselora", "lora"])
