@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import json
@@ -36,6 +37,7 @@ from denselora.cli.new_run_directory import claim_version, latest_checkpoint, re
 from denselora.cli.settings import check_logger, check_seed, check_trainer_settings
 from denselora.data import LLMAdaptersDataModule
 from denselora.distributed import FSDP_STRATEGY_NAME
+from denselora.distributed.process_group import close_process_group
 from denselora.errors import ConfigError, MissingRunFileError, RunDirectoryError, UserError
 from denselora.evaluation import check_scoring
 from denselora.models import BaseModelSource
@@ -470,6 +472,7 @@ def main(args: list[str] | None = None) -> None:
             },
             args=args,
         )
+        close_process_group(finished=True)
     except SIGTERMException:
         # Lightning's own handler (outside training: validation, test, predict) exits with code 0, which a
         # scheduler reads as success; during training LatestCheckpoint stops the run itself, after saving.
@@ -488,6 +491,9 @@ def main(args: list[str] | None = None) -> None:
         if previous_sigint is not None:
             signal.signal(signal.SIGINT, previous_sigint)
         failed = sys.exc_info()[0] is not None
+        if failed:
+            with contextlib.suppress(Exception):  # the error being raised is what the user must see
+                close_process_group(finished=False)
         while CLAIMED_RUN_DIRECTORIES:
             path = CLAIMED_RUN_DIRECTORIES.pop()
             if failed:
