@@ -5,7 +5,8 @@
 
 Trains a tiny DenseLoRA run and a tiny LoRA run (the quickstart shrunk to a random 2-block model, 6 steps)
 with ``callbacks/update_density.yaml``, starts ``tensorboard --logdir`` on both, and has headless Chromium
-save the scalars, custom-scalars and images tabs as PNG files. The screenshots are for a person to look at:
+save the scalars, custom-scalars and images tabs, and the images tab filtered to the runs'
+``density_over_training`` pictures, as PNG files. The screenshots are for a person to look at:
 the script checks only that each one was written.
 """
 
@@ -23,7 +24,13 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TABS = ("scalars", "custom_scalars", "images")
+#: Screenshot name -> the page's address after ``#``: three tabs, and the runs' end-of-training pictures alone.
+PAGES = {
+    "scalars": "scalars",
+    "custom_scalars": "custom_scalars",
+    "images": "images",
+    "density_over_training": "images&tagFilter=density_over_training",
+}
 
 
 def train_runs(root: Path) -> Path:
@@ -95,11 +102,11 @@ def main(argv: list[str] | None = None) -> None:
         port = free_port()
         tensorboard = start_tensorboard(logdir, port)
         try:
-            for tab in TABS:
-                path = args.out / f"{tab}.png"
-                screenshot(args.browser, f"http://localhost:{port}/#{tab}", path, args.window_size)
+            for name, page in PAGES.items():
+                path = args.out / f"{name}.png"
+                screenshot(args.browser, f"http://localhost:{port}/#{page}", path, args.window_size)
                 if not path.is_file():
-                    raise RuntimeError(f"no screenshot of #{tab} was written")
+                    raise RuntimeError(f"no screenshot of #{page} was written")
                 print(f"wrote {path}")
         finally:
             tensorboard.terminate()

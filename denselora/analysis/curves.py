@@ -12,19 +12,22 @@ def render_density_curves(
     *,
     title: str,
     ylabel: str = "share of entries that moved",
-    width_inches: float = 6.4,
+    width_inches: float = 3.8,
     dpi: int = 100,
 ):
-    """One line per watched matrix against the optimizer step, on a y-axis fixed at 0 to 1, with a legend.
+    """One line per curve against the optimizer step, on a y-axis fixed at 0 to 1, with a legend below.
 
     TensorBoard's scalar charts zoom each y-axis to its own data and name the runs only in a tooltip; a picture
-    with fixed axes and labelled lines reads at a glance, and two runs' pictures compare side by side.
+    with fixed axes and labelled lines reads at a glance. Lines take the colours of matplotlib's cycle in the
+    order given, so two runs that watch the same layers draw each layer in the same colour, and their pictures
+    compare side by side. The default width is about that of TensorBoard's image card, so the text is shown at
+    about the size it is drawn.
 
     Args:
-        curves: a label (``"layer0.q_proj M"``) -> its ``(step, value)`` points, values in ``[0, 1]``.
+        curves: a label (``"layer0.q_proj"``) -> its ``(step, value)`` points, values in ``[0, 1]``.
         title: the picture's title (the method, and what the values are).
         ylabel: the y-axis label.
-        width_inches: the picture's width (height: 0.6 of it).
+        width_inches: the picture's width.
         dpi: resolution.
 
     Returns:
@@ -32,7 +35,9 @@ def render_density_curves(
     """
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width_inches, width_inches * 0.6), dpi=dpi, layout="constrained")
+    columns = 2
+    legend_rows = -(-len(curves) // columns)
+    figure = Figure(figsize=(width_inches, 2.6 + 0.17 * legend_rows), dpi=dpi, layout="constrained")
     ax = figure.subplots()
     for label, points in curves.items():
         steps, values = zip(*points, strict=True) if points else ((), ())
@@ -43,6 +48,6 @@ def render_density_curves(
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.3)
     if curves:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        figure.legend(fontsize=8, loc="outside lower center", ncols=columns, frameon=False)
     figure.suptitle(title, fontsize=10)
     return figure

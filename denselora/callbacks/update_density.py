@@ -56,9 +56,9 @@ class UpdateDensityMonitor(Callback):
       colour bar and a histogram of ``Δ``, ``update_density/<layer>.<target>/<matrix>``; and, once when
       fitting starts, a custom-scalars layout whose first charts overlay the methods' ``active_share`` per
       layer;
-    - to TensorBoard, when training ends, one image ``density_over_training``: each watched matrix's
-      ``active_share`` at every logged step, on a y-axis fixed at 0 to 1, with a legend naming the method,
-      layer and matrix;
+    - to TensorBoard, when training ends, one image ``density_over_training``: each layer's ``active_share`` (the
+      ``density/`` scalar) at every logged step, on a y-axis fixed at 0 to 1, with a legend naming the layers,
+      each in the same colour in every run that watches the same layers;
     - to ``<run>/update_density.safetensors``, the watched windows at the start and now (see
       :class:`denselora.analysis.UpdateSnapshot`), from which ``python -m denselora figure`` draws.
 
@@ -151,9 +151,8 @@ class UpdateDensityMonitor(Callback):
         writer = self._tensorboard(trainer) if trainer.is_global_zero else None
         if writer is not None and self._history:
             method = display_name(self._method)
-            curves = {f"{method} {key.replace('/', ' ')}": points for key, points in self._history.items()}
             figure = render_density_curves(
-                curves, title=f"{method}: share of each update's entries above {self.threshold:g} x its largest |Δ|"
+                self._history, title=f"{method}: entries with |Δ| > {self.threshold:g} x max |Δ|"
             )
             writer.add_image(SUMMARY_TAG, figure_to_array(figure), trainer.global_step, dataformats="HWC")
             writer.flush()
@@ -185,7 +184,8 @@ class UpdateDensityMonitor(Callback):
         for key, values in statistics.items():
             for name, value in values.items():
                 metrics[f"{MATRIX_TAG}/{key}/{name}"] = value
-            self._history.setdefault(key, []).append((step, values["active_share"]))
+        for group in self._by_group():
+            self._history.setdefault(group, []).append((step, metrics[f"{TAG}/{group}/active_share"]))
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 
