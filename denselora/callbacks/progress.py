@@ -23,7 +23,18 @@ class _NamesTestSets:
 
 
 class NamedRichProgressBar(_NamesTestSets, RichProgressBar):
-    """Lightning's rich progress bar, with the test set's name in the test bar."""
+    """Lightning's rich progress bar, with the test set's name in the test bar, and a training description that
+    reads right when ``max_steps`` bounds the run (Lightning's would show ``Epoch 0/-2`` for ``max_epochs=-1``)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        description = super()._get_train_description(current_epoch)
+        max_epochs, max_steps = self.trainer.max_epochs, self.trainer.max_steps
+        if max_epochs is None or max_epochs >= 0:
+            return description
+        width = len(description)
+        # Set when an epoch starts, not redrawn per step: the bound, not the step, which the bar itself counts.
+        description = f"Epoch {current_epoch}" + (f" (until step {max_steps})" if max_steps > 0 else "")
+        return f"{description:{width}}"
 
 
 class NamedTQDMProgressBar(_NamesTestSets, TQDMProgressBar):

@@ -119,3 +119,11 @@ def test_other_callbacks_keep_the_plain_lines_and_a_chosen_bar_is_kept(tmp_path,
     bar = '{"class_path": "lightning.pytorch.callbacks.TQDMProgressBar"}'
     main(tiny_run_args(tmp_path, "--trainer.enable_progress_bar", "true", "--trainer.callbacks+", bar))
     assert "step 6/6" not in capsys.readouterr().err
+
+
+def test_the_rich_bar_reads_right_when_max_steps_bounds_the_run():
+    bar = NamedRichProgressBar()
+    bar._trainer = SimpleNamespace(max_epochs=-1, max_steps=160, global_step=12, datamodule=None)
+    assert bar._get_train_description(0).strip() == "Epoch 0 (until step 160)"
+    bar._trainer = SimpleNamespace(max_epochs=2, max_steps=-1, global_step=12, datamodule=None)
+    assert bar._get_train_description(1).strip() == "Epoch 1/1"  # Lightning's own, where it reads right
