@@ -46,7 +46,7 @@ class FineTuner(EvaluationSteps):
       registry, write the results; see :mod:`denselora.evaluation`).
 
     Every run also gets the module's own callbacks (:meth:`configure_callbacks`): :class:`TrainingTelemetry`
-    (tokens/s), :class:`DivergenceStop` (a non-finite loss stops the run before backward) and
+    (tokens/s), :class:`DivergenceStop` (a non-finite loss stops the run before anything after it is written) and
     :class:`AdapterExport` (``parameters.json`` at the start, the best adapter exported at the end); the gradient
     norm is logged where the gradients are clipped (:meth:`configure_gradient_clipping`). The learning rate
     follows a :class:`~denselora.training.schedule.LearningRateSchedule`, through which callbacks add
