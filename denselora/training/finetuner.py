@@ -48,8 +48,9 @@ class FineTuner(EvaluationSteps):
     Every run also gets the module's own callbacks (:meth:`configure_callbacks`): :class:`TrainingTelemetry`
     (tokens/s), :class:`DivergenceStop` (a non-finite loss stops the run before anything after it is written) and
     :class:`AdapterExport` (``parameters.json`` at the start, the best adapter exported at the end); the gradient
-    norm is logged where the gradients are clipped (:meth:`configure_gradient_clipping`). The learning rate
-    follows a :class:`~denselora.training.schedule.LearningRateSchedule`, through which callbacks add
+    norm is logged where the gradients are clipped (:meth:`configure_gradient_clipping`). No training step reads
+    a value back from the device: the logged values are read when Lightning writes the logs. The learning
+    rate follows a :class:`~denselora.training.schedule.LearningRateSchedule`, through which callbacks add
     parameter groups or change the peak.
 
     The arguments are kept in ``hparams`` and each checkpoint's ``hyper_parameters``, in plain values (see
@@ -213,7 +214,9 @@ class FineTuner(EvaluationSteps):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.compute_loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].size(0))
+        # Not in Lightning's progress-bar metrics, which it converts to numbers after every batch: a read back from
+        # the device each step. The bars show it from the callback metrics (denselora.callbacks.progress).
+        self.log("train/loss", loss, batch_size=batch["input_ids"].size(0))
         return loss
 
     def configure_gradient_clipping(
