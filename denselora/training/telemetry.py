@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+from time import perf_counter
 from typing import Any
 
 import lightning as L
@@ -26,11 +26,13 @@ class TrainingTelemetry(Callback):
     value back from it: Lightning does when it writes the logs, where it reads every logged value anyway. Timing
     the window between two logging steps, rather than one micro-batch, is also what makes the value right on a
     GPU: the host only queues the device's work, and the window runs between the same points of two steps.
+    Validation inside a window does not count.
     """
 
     def __init__(self) -> None:
         self._tokens: Tensor | int = 0
         self._window_started: float | None = None
+        self._validation_started: float | None = None
         self._step_at_batch_start = -1
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -40,7 +42,7 @@ class TrainingTelemetry(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         if self._window_started is None:
-            self._window_started = time.perf_counter()
+            self._window_started = perf_counter()
         self._step_at_batch_start = trainer.global_step
 
     def on_train_batch_end(
@@ -51,11 +53,19 @@ class TrainingTelemetry(Callback):
         step = trainer.global_step
         if step == self._step_at_batch_start or not (trainer.should_stop or writes_logs_at(trainer, step)):
             return  # inside a gradient accumulation window, or a step whose logs Lightning does not write
-        now = time.perf_counter()
+        now = perf_counter()
         seconds = now - self._window_started
         if seconds > 0:
             pl_module.log("train/tokens_per_sec", self._tokens / seconds, batch_size=batch["input_ids"].size(0))
         self._tokens, self._window_started = 0, now
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_started = perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._window_started is not None and self._validation_started is not None:
+            self._window_started += perf_counter() - self._validation_started
+        self._validation_started = None
 
 
 def writes_logs_at(trainer: L.Trainer, step: int) -> bool:
