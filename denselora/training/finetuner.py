@@ -48,10 +48,10 @@ class FineTuner(EvaluationSteps):
     Every run also gets the module's own callbacks (:meth:`configure_callbacks`): :class:`TrainingTelemetry`
     (tokens/s), :class:`DivergenceStop` (a non-finite loss stops the run before anything after it is written) and
     :class:`AdapterExport` (``parameters.json`` at the start, the best adapter exported at the end); the gradient
-    norm is logged where the gradients are clipped (:meth:`configure_gradient_clipping`). No training step reads
-    a value back from the device: the logged values are read when Lightning writes the logs. The learning
-    rate follows a :class:`~denselora.training.schedule.LearningRateSchedule`, through which callbacks add
-    parameter groups or change the peak.
+    norm is logged where the gradients are clipped (:meth:`configure_gradient_clipping`). These callbacks and the
+    logging read nothing back from the device during a training step; Lightning reads the logged values when it
+    writes the logs. The learning rate follows a :class:`~denselora.training.schedule.LearningRateSchedule`,
+    through which callbacks add parameter groups or change the peak.
 
     The arguments are kept in ``hparams`` and each checkpoint's ``hyper_parameters``, in plain values (see
     :func:`~denselora.training.checkpoint_contents.plain_hyperparameters`); a command given a checkpoint still runs
