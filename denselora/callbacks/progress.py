@@ -1,7 +1,9 @@
-"""Progress: bars that name the test set being evaluated, and plain lines where no terminal is."""
+"""Progress: bars that name the test set being evaluated and show the training loss, and plain lines where no
+terminal is."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -22,9 +24,35 @@ class _NamesTestSets:
         return f"Testing {name}" if name else "Testing"
 
 
-class NamedRichProgressBar(_NamesTestSets, RichProgressBar):
-    """Lightning's rich progress bar, with the test set's name in the test bar, and a training description that
-    reads right when ``max_steps`` bounds the run (Lightning's would show ``Epoch 0/-2`` for ``max_epochs=-1``)."""
+class _ShowsTrainingLoss:
+    """A bar shows Lightning's progress-bar metrics, which Lightning converts to numbers after every batch: a read
+    back from the device at every step. The fine-tuner logs ``train/loss`` outside them, and the bar reads it
+    from the callback metrics itself, at most every ``loss_every_seconds`` (on a CPU, where a step takes longer,
+    at every step)."""
+
+    loss_every_seconds = 1.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._loss: float | None = None
+        self._loss_read = -math.inf
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        now = time.monotonic()
+        if trainer.training and now - self._loss_read >= self.loss_every_seconds:
+            value = trainer.callback_metrics.get("train/loss")
+            self._loss = None if value is None else float(value)
+            self._loss_read = now
+        if self._loss is not None and "train/loss" not in metrics:
+            metrics["train/loss"] = self._loss
+        return metrics
+
+
+class NamedRichProgressBar(_NamesTestSets, _ShowsTrainingLoss, RichProgressBar):
+    """Lightning's rich progress bar, with the test set's name in the test bar, the training loss, and a training
+    description that reads right when ``max_steps`` bounds the run (Lightning's shows ``Epoch 0/-2`` for
+    ``max_epochs=-1``)."""
 
     def _get_train_description(self, current_epoch: int) -> str:
         description = super()._get_train_description(current_epoch)
@@ -37,8 +65,8 @@ class NamedRichProgressBar(_NamesTestSets, RichProgressBar):
         return f"{description:{width}}"
 
 
-class NamedTQDMProgressBar(_NamesTestSets, TQDMProgressBar):
-    """Lightning's tqdm progress bar, with the test set's name in the test bar."""
+class NamedTQDMProgressBar(_NamesTestSets, _ShowsTrainingLoss, TQDMProgressBar):
+    """Lightning's tqdm progress bar, with the test set's name in the test bar and the training loss."""
 
 
 def named_progress_bar(default: ProgressBar, terminal: bool = True) -> ProgressBar:

@@ -27,7 +27,7 @@ from denselora.training.evaluation_steps import EvaluationSteps
 from denselora.training.loss import causal_lm_loss
 from denselora.training.schedule import LearningRateSchedule, warmup_then_linear_decay
 from denselora.training.settings import check_settings
-from denselora.training.telemetry import TrainingTelemetry
+from denselora.training.telemetry import TrainingTelemetry, clips_by_norm_as_lightning, gradient_norm
 
 __all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
 
@@ -46,10 +46,12 @@ class FineTuner(EvaluationSteps):
       registry, write the results; see :mod:`denselora.evaluation`).
 
     Every run also gets the module's own callbacks (:meth:`configure_callbacks`): :class:`TrainingTelemetry`
-    (tokens/s, gradient norm), :class:`DivergenceStop` (a non-finite loss stops the run before backward) and
-    :class:`AdapterExport` (``parameters.json`` at the start, the best adapter exported at the end). The learning
-    rate follows a :class:`~denselora.training.schedule.LearningRateSchedule`, through which callbacks add
-    parameter groups or change the peak.
+    (tokens/s), :class:`DivergenceStop` (a non-finite loss stops the run before anything after it is written) and
+    :class:`AdapterExport` (``parameters.json`` at the start, the best adapter exported at the end); the gradient
+    norm is logged where the gradients are clipped (:meth:`configure_gradient_clipping`). These callbacks and the
+    logging read nothing back from the device during a training step; Lightning reads the logged values when it
+    writes the logs. The learning rate follows a :class:`~denselora.training.schedule.LearningRateSchedule`,
+    through which callbacks add parameter groups or change the peak.
 
     The arguments are kept in ``hparams`` and each checkpoint's ``hyper_parameters``, in plain values (see
     :func:`~denselora.training.checkpoint_contents.plain_hyperparameters`); a command given a checkpoint still runs
@@ -212,8 +214,35 @@ class FineTuner(EvaluationSteps):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self.compute_loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].size(0))
+        # Not in Lightning's progress-bar metrics, which it converts to numbers after every batch: a read back from
+        # the device each step. The bars show it from the callback metrics (denselora.callbacks.progress).
+        self.log("train/loss", loss, batch_size=batch["input_ids"].size(0))
         return loss
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Logs ``train/grad_norm``, the L2 norm of the trainable parameters' gradients before clipping, and clips.
+
+        Lightning calls this at every optimizer step, after every callback's ``on_before_optimizer_step``. The norm
+        is computed once: clipping by norm (``gradient_clip_val``) scales the gradients by that same norm, which is
+        what Lightning's own clipping does after computing it again (the ``gradient_norm`` and
+        ``clips_by_norm_as_lightning`` of :mod:`denselora.training.telemetry`); any other clipping is Lightning's.
+        An override that does not call this one logs no gradient norm.
+        """
+        parameters = list(self.trainer.precision_plugin.main_params(optimizer))
+        norm = gradient_norm(parameters)
+        if norm is None:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
+        self.log("train/grad_norm", norm)
+        if clips_by_norm_as_lightning(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm):
+            torch.nn.utils.clip_grads_with_norm_(parameters, gradient_clip_val, norm)
+        else:
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> Tensor | None:
         """The validation loss of a batch; on the loader that the data module names for it
