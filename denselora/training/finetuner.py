@@ -27,7 +27,7 @@ from denselora.training.evaluation_steps import EvaluationSteps
 from denselora.training.loss import causal_lm_loss
 from denselora.training.schedule import LearningRateSchedule, warmup_then_linear_decay
 from denselora.training.settings import check_settings
-from denselora.training.telemetry import TrainingTelemetry, clips_by_norm_as_lightning, gradient_norm
+from denselora.training.telemetry import TrainingTelemetry, log_norm_and_clip
 
 __all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
 
@@ -225,24 +225,10 @@ class FineTuner(EvaluationSteps):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        """Logs ``train/grad_norm``, the L2 norm of the trainable parameters' gradients before clipping, and clips.
-
-        Lightning calls this at every optimizer step, after every callback's ``on_before_optimizer_step``. The norm
-        is computed once: clipping by norm (``gradient_clip_val``) scales the gradients by that same norm, which is
-        what Lightning's own clipping does after computing it again (the ``gradient_norm`` and
-        ``clips_by_norm_as_lightning`` of :mod:`denselora.training.telemetry`); any other clipping is Lightning's.
-        An override that does not call this one logs no gradient norm.
-        """
-        parameters = list(self.trainer.precision_plugin.main_params(optimizer))
-        norm = gradient_norm(parameters)
-        if norm is None:
-            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-            return
-        self.log("train/grad_norm", norm)
-        if clips_by_norm_as_lightning(self.trainer, optimizer, gradient_clip_val, gradient_clip_algorithm):
-            torch.nn.utils.clip_grads_with_norm_(parameters, gradient_clip_val, norm)
-        else:
-            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        """Logs ``train/grad_norm`` and clips, computing the norm once
+        (:func:`~denselora.training.telemetry.log_norm_and_clip`). Lightning calls it at every optimizer step, after
+        every callback's ``on_before_optimizer_step``; an override that does not call this one logs no norm."""
+        log_norm_and_clip(self, optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> Tensor | None:
         """The validation loss of a batch; on the loader that the data module names for it

@@ -13,7 +13,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 from lightning.pytorch.utilities import GradClipAlgorithmType
 from torch import Tensor
 
-__all__ = ["TrainingTelemetry", "clips_by_norm_as_lightning", "gradient_norm", "writes_logs_at"]
+__all__ = ["TrainingTelemetry", "clips_by_norm_as_lightning", "gradient_norm", "log_norm_and_clip", "writes_logs_at"]
 
 
 class TrainingTelemetry(Callback):
@@ -108,3 +108,25 @@ def clips_by_norm_as_lightning(
         and not getattr(optimizer, "_step_supports_amp_scaling", False)
         and hasattr(torch.nn.utils, "clip_grads_with_norm_")
     )
+
+
+def log_norm_and_clip(
+    module: L.LightningModule,
+    optimizer: torch.optim.Optimizer,
+    clip_val: float | None,
+    algorithm: str | None,
+) -> None:
+    """Log ``train/grad_norm``, the L2 norm of the trainable parameters' gradients before clipping, and clip.
+
+    The norm is computed once: clipping by norm scales the gradients by that same norm, which is what Lightning's
+    own clipping does after computing it again (:func:`gradient_norm`, :func:`clips_by_norm_as_lightning`); any
+    other clipping is Lightning's (``LightningModule.configure_gradient_clipping``).
+    """
+    parameters = list(module.trainer.precision_plugin.main_params(optimizer))
+    norm = gradient_norm(parameters)
+    if norm is not None:
+        module.log("train/grad_norm", norm)
+        if clips_by_norm_as_lightning(module.trainer, optimizer, clip_val, algorithm):
+            torch.nn.utils.clip_grads_with_norm_(parameters, clip_val, norm)
+            return
+    L.LightningModule.configure_gradient_clipping(module, optimizer, clip_val, algorithm)
