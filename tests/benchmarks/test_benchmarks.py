@@ -67,3 +67,14 @@ def test_scoring_table(capsys, quickstart_root, tmp_path):
     assert all(len(values) == 2 and min(values) > 0 for values in rates.values())
     table = capsys.readouterr().out
     assert "| likelihood | " in table and "| 1.00x |" in table and "| 4 beams |" in table
+
+
+def test_the_gpu_round_script_parses_and_names_existing_commands():
+    import re
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_round.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    modules = set(re.findall(r"python -m (benchmarks\.\w+)", script.read_text()))
+    assert modules == {"benchmarks.train_step", "benchmarks.decode"}
