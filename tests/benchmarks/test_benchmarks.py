@@ -57,8 +57,9 @@ def test_the_triton_variant_runs_its_kernels(capsys):
 
     if not torch.cuda.is_available() and not triton_kernels.interpreting():
         pytest.skip("no GPU, and Triton was imported before TRITON_INTERPRET=1 was set")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     results = train_step.main(
-        ["--shape", "tiny", "--device", "cpu", "--rounds", "1", "--repeats", "1", "--seq", "8", "--batch", "1",
+        ["--shape", "tiny", "--device", device, "--rounds", "1", "--repeats", "1", "--seq", "8", "--batch", "1",
          "--variants", "base", "denselora-triton"]
     )  # fmt: skip
     assert list(results) == ["base", "denselora-triton"]

@@ -1,7 +1,8 @@
 """The fused layer's Triton kernels, against the float64 reference, with their dropout masks drawn from a seed.
 
-Without a GPU the kernels run in Triton's interpreter: ``tests/conftest.py`` sets ``TRITON_INTERPRET=1`` before
-anything imports Triton. Skipped where Triton is not installed (``pip install -e .[triton]``).
+On a GPU where there is one; without, on the CPU in Triton's interpreter: ``tests/conftest.py`` sets
+``TRITON_INTERPRET=1`` before anything imports Triton. Skipped where Triton is not installed
+(``pip install -e .[triton]``).
 """
 
 import math
@@ -26,16 +27,40 @@ from tests.methods.denselora.test_fused import (
     D,
     K,
     R,
-    _grads,
     _saved,
-    _tensors,
     inductor_headers_in_the_scratch_cache,  # noqa: F401 (a fixture)
 )
+from tests.methods.denselora.test_fused import _tensors as _cpu_tensors
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available() and not triton_kernels.interpreting(),
     reason="no GPU, and Triton was imported before TRITON_INTERPRET=1 was set",
 )
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture(autouse=True)
+def _no_tf32():
+    """Full float32 products on a GPU: TF32 would hide a wrong formula behind its own error."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32 = previous
+
+
+def _tensors(dtype=torch.float64, bias=True):
+    """``test_fused``'s tensors, on the device the kernels run on."""
+    return [
+        None if t is None else t.detach().to(DEVICE, dtype).requires_grad_(t.requires_grad)
+        for t in _cpu_tensors(bias=bias)
+    ]
+
+
+def _grads(out, tensors, seed=1):
+    """Gradients for a random output gradient, the same values whatever the output's dtype and device."""
+    grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.autograd.grad(out, tensors, grad_out.to(out.device, out.dtype))
 
 
 def _triton(x, weight, b, encoder, M, decoder, options, training=False):
@@ -60,17 +85,13 @@ def test_matches_the_autograd_reference_in_float64(activation, bias):
 
 
 def test_float32_matches_the_float64_reference():
-    tensors = _tensors()
-    x, weight, b, encoder, M, decoder = tensors
+    x, weight, b, encoder, M, decoder = tensors = _tensors()
     expected = F.linear(x, weight, b) + denselora_delta(x, encoder, M, decoder, UpdateOptions(scale=2.0))
     expected_grads = _grads(expected, (x, encoder, M, decoder))
-    x, weight, b, encoder, M, decoder = [
-        None if t is None else t.detach().float().requires_grad_(t.requires_grad) for t in tensors
-    ]
+    x, weight, b, encoder, M, decoder = [t.detach().float().requires_grad_(t.requires_grad) for t in tensors]
     got = _triton(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0))
     assert got.dtype == torch.float32
-    grad_out = torch.randn(got.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    got_grads = torch.autograd.grad(got, (x, encoder, M, decoder), grad_out.float())
+    got_grads = _grads(got, (x, encoder, M, decoder))
     torch.testing.assert_close(got.double(), expected, rtol=1e-5, atol=1e-6)
     for g, e in zip(got_grads, expected_grads, strict=True):
         torch.testing.assert_close(g.double(), e, rtol=1e-5, atol=1e-6)
@@ -126,7 +147,7 @@ def test_masks_drop_at_the_rate_p_and_scale_by_the_exact_keep_probability(p):
     dropout = Dropout(draw_seed(), p)
     n = 256 * 320
     for site in range(3):
-        dropped = int(triton_kernels.dropped(dropout, 256, 320, site, "cpu").sum())
+        dropped = int(triton_kernels.dropped(dropout, 256, 320, site, DEVICE).sum())
         assert abs(dropped - n * p) < 5 * math.sqrt(n * p * (1 - p)), (site, dropped / n)
     assert dropout.threshold == round(p * 2**32)
     assert dropout.scale == 2**32 / (2**32 - dropout.threshold)
@@ -134,16 +155,16 @@ def test_masks_drop_at_the_rate_p_and_scale_by_the_exact_keep_probability(p):
 
 
 def test_masks_are_a_function_of_seed_site_and_position():
-    first = triton_kernels.dropped(Dropout(7, 0.5), 40, 70, 0, "cpu")
-    assert torch.equal(first, triton_kernels.dropped(Dropout(7, 0.5), 40, 70, 0, "cpu"))
-    assert not torch.equal(first, triton_kernels.dropped(Dropout(8, 0.5), 40, 70, 0, "cpu"))
-    assert not torch.equal(first, triton_kernels.dropped(Dropout(7, 0.5), 40, 70, 1, "cpu"))
+    first = triton_kernels.dropped(Dropout(7, 0.5), 40, 70, 0, DEVICE)
+    assert torch.equal(first, triton_kernels.dropped(Dropout(7, 0.5), 40, 70, 0, DEVICE))
+    assert not torch.equal(first, triton_kernels.dropped(Dropout(8, 0.5), 40, 70, 0, DEVICE))
+    assert not torch.equal(first, triton_kernels.dropped(Dropout(7, 0.5), 40, 70, 1, DEVICE))
     # An entry's bit does not depend on the tensor's shape: a taller or wider tensor extends the mask.
-    assert torch.equal(first, triton_kernels.dropped(Dropout(7, 0.5), 50, 90, 0, "cpu")[:40, :70])
+    assert torch.equal(first, triton_kernels.dropped(Dropout(7, 0.5), 50, 90, 0, DEVICE)[:40, :70])
     # Seeds use all of their 62 bits: seeds equal in their low 32 bits differ.
-    high = triton_kernels.dropped(Dropout(7 + 2**40, 0.5), 40, 70, 0, "cpu")
+    high = triton_kernels.dropped(Dropout(7 + 2**40, 0.5), 40, 70, 0, DEVICE)
     assert not torch.equal(first, high)
-    assert torch.equal(high, triton_kernels.dropped(Dropout(7 + 2**40, 0.5), 40, 70, 0, "cpu"))
+    assert torch.equal(high, triton_kernels.dropped(Dropout(7 + 2**40, 0.5), 40, 70, 0, DEVICE))
 
 
 def test_refuses_a_probability_that_rounds_to_no_dropout():
@@ -219,11 +240,12 @@ def test_ragged_shapes_and_a_larger_rank():
     """Shapes that fill no block: rows, widths and a rank of 20 (a 32-wide block) all cut at their edges."""
     g = torch.Generator().manual_seed(2)
     n, k, d, r = 45, 70, 130, 20
-    x = torch.randn(n, k, generator=g, dtype=torch.float64).requires_grad_()
-    weight = torch.randn(d, k, generator=g, dtype=torch.float64) / k**0.5
-    encoder = (torch.randn(r, k, generator=g, dtype=torch.float64) / k**0.5).requires_grad_()
-    M = (torch.randn(r, r, generator=g, dtype=torch.float64) / r**0.5).requires_grad_()
-    decoder = (torch.randn(d, r, generator=g, dtype=torch.float64) / r**0.5).requires_grad_()
+
+    def randn(*shape, trains=True):
+        t = torch.randn(*shape, generator=g, dtype=torch.float64) / shape[-1] ** 0.5
+        return t.to(DEVICE).requires_grad_(trains)
+
+    x, weight, encoder, M, decoder = randn(n, k), randn(d, k, trains=False), randn(r, k), randn(r, r), randn(d, r)
     options = UpdateOptions(scale=0.5)
     got = _triton(x, weight, None, encoder, M, decoder, options)
     reference = F.linear(x, weight) + denselora_delta(x, encoder, M, decoder, options)
@@ -234,7 +256,7 @@ def test_ragged_shapes_and_a_larger_rank():
 
 def test_an_empty_batch_gives_an_empty_output():
     _, weight, b, encoder, M, decoder = _tensors()
-    x = torch.zeros(0, 3, K, dtype=torch.float64, requires_grad=True)
+    x = torch.zeros(0, 3, K, dtype=torch.float64, device=DEVICE, requires_grad=True)
     out = _triton(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0, dropout=0.1), training=True)
     assert out.shape == (0, 3, D)
     out.sum().backward()
@@ -242,7 +264,7 @@ def test_an_empty_batch_gives_an_empty_output():
 
 
 def test_refuses_an_unknown_kernel_and_a_cpu_outside_the_interpreter(monkeypatch):
-    x, weight, b, encoder, M, decoder = _tensors()
+    x, weight, b, encoder, M, decoder = _cpu_tensors()
     with pytest.raises(ValueError, match="unknown kernel"):
         fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=1.0), kernel="cuda")
     monkeypatch.setattr(triton_kernels, "interpreting", lambda: False)
@@ -254,6 +276,8 @@ def _loss_and_grads(input_ids, kernel, checkpointing=False, dropout=0.0):
     config = DenseLoRAConfig(r=4, dropout=dropout, target_modules=LLAMA_TARGETS)
     model = apply_denselora(build_tiny_llama(seed=0, dtype=torch.float64), config).train()
     randomize_adapters(model)
+    model.to(DEVICE)
+    input_ids = input_ids.to(DEVICE)
     for layer in adapted_layers(model).values():
         layer.kernel = kernel
     if checkpointing:
