@@ -1,8 +1,8 @@
 """Triton kernels for the fused DenseLoRA layer: each ``d``- or ``k``-wide step in one pass, masks from a seed.
 
-The update ``s * drop3(act(W_d c)) + ...`` with ``c = M drop2(act(W_e drop1(h)))`` touches three wide tensors
-per layer and call: the input (``N x k``), the output (``N x d``) and, in backward, their gradients. Here each is
-read or written once per use, with the narrow product (``r`` wide) computed inside the pass:
+The update ``s * drop3(act(W_d c))``, ``c = M drop2(act(W_e drop1(h)))``, touches wide tensors per layer and call:
+the input (``N x k``), the output (``N x d``) and, in backward, their gradients. Here each is read or written once
+per use, with the narrow product (``r`` deep) computed inside the pass:
 
 * forward: ``a = W_e drop1(h)``, the input read once, its dropout applied as it loads (:func:`encode`); the
   decoder's product, activation, dropout, scale and the add into the base product's output in one pass over the
@@ -13,6 +13,10 @@ read or written once per use, with the narrow product (``r`` wide) computed insi
   reading the input once (:func:`encoder_grad`);
 * the ``N x r`` steps between (activation and dropout after the encoder) in one small kernel each way
   (:func:`code`, :func:`code_backward`).
+
+The base products, the ``r x r`` products with ``M`` and the two products that turn the decoder's gradient input
+(one ``N x d`` tensor, written once) into the decoder's and ``c``'s gradients stay with torch. Block sizes are
+fixed (32 rows by 64 columns), not tuned.
 
 Masks are never stored nor drawn by a kernel of their own: an entry's keep bit is a function of the call's seed,
 its site (0 input, 1 code, 2 output), its row and its column, through Triton's counter-based Philox generator
@@ -46,6 +50,7 @@ __all__ = [
     "encode",
     "encoder_grad",
     "input_grad_add_",
+    "interpreting",
 ]
 
 _LEVELS = 1 << 32
