@@ -5,7 +5,10 @@ On a GPU where there is one; without, on the CPU in Triton's interpreter: ``test
 (``pip install -e .[triton]``).
 """
 
+import contextlib
+import functools
 import math
+from unittest import mock
 
 import pytest
 import torch
@@ -14,8 +17,9 @@ import torch.nn.functional as F
 pytest.importorskip("triton")
 
 from denselora import DenseLoRAConfig, apply_denselora
+from denselora.methods.denselora import fused as fused_module
 from denselora.methods.denselora import triton_kernels
-from denselora.methods.denselora.dropout_masks import draw_seed
+from denselora.methods.denselora.dropout_masks import draw_seed, drop_masks
 from denselora.methods.denselora.functional import denselora_delta
 from denselora.methods.denselora.fused import fused_denselora_linear
 from denselora.methods.denselora.inject import adapted_layers
@@ -332,3 +336,63 @@ def test_torch_compile_gives_the_eager_result(dropout):
     torch.testing.assert_close(compiled, eager, rtol=0, atol=0)
     for got, want in zip(_grads(compiled, trained), _grads(eager, trained), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+#: Operators that launch nothing: views, allocations, and the interpreter's copies of a kernel's arguments to the
+#: host and back (on a CPU only).
+_NO_LAUNCH = (
+    "view", "_unsafe_view", "t", "transpose", "detach", "reshape", "expand", "alias", "as_strided", "slice", "empty",
+    "empty_like", "empty_strided", "new_empty", "set_", "copy_", "_to_copy", "lift_fresh", "_local_scalar_dense",
+)  # fmt: skip
+
+
+def _calls(run):
+    """The torch operators ``run`` calls that do work, and the Triton kernels it launches, in order."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    launched = []
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ not in _NO_LAUNCH:
+                launched.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    def counted(kernel):
+        def run(*args, **kwargs):
+            launched.append(kernel.fn.__name__)
+            return launch(*args, **kwargs)
+
+        launch = kernel.run
+        return run
+
+    with contextlib.ExitStack() as patches:
+        for name in ("_encode_kernel", "_code_kernel", "_decode_kernel", "_input_grad_kernel", "_encoder_grad_kernel"):
+            kernel = getattr(triton_kernels, name)
+            patches.enter_context(mock.patch.object(kernel, "run", counted(kernel)))
+        patches.enter_context(Count())
+        run()
+    return launched
+
+
+@pytest.mark.parametrize("dropout_sites", ["all", "input"])
+def test_a_training_step_of_a_layer_makes_fewer_calls_than_the_torch_kernel(dropout_sites, monkeypatch):
+    """Forward and backward of one layer with dropout: 10 torch operators and 8 Triton kernels, where the torch
+    kernel, with the dense masks a GPU draws, calls 39 operators (31 with dropout on the input only). Both count
+    the seed's draw, on the CPU."""
+    monkeypatch.setattr(fused_module, "drop_masks", functools.partial(drop_masks, layout="dense"))
+    x, weight, b, encoder, M, decoder = _tensors(dtype=torch.float32)
+    options = UpdateOptions(scale=2.0, dropout=0.1, dropout_sites=dropout_sites)
+    grad_out = torch.ones(*x.shape[:-1], D, device=DEVICE)
+
+    def step(kernel):
+        out = fused_denselora_linear(x, weight, b, encoder, M, decoder, options, training=True, kernel=kernel)
+        torch.autograd.grad(out, (x, encoder, M, decoder), grad_out)
+
+    triton_calls = _calls(lambda: step("triton"))
+    torch_calls = _calls(lambda: step("torch"))
+    forward = ["randint", "addmm", "_encode_kernel", "_code_kernel", "mm", "_decode_kernel"]
+    backward = ["_decode_kernel", "mm", "mul_", "mm", "mul_", "_code_kernel", "mm", "mm", "_code_kernel"]
+    backward += ["_encoder_grad_kernel", "mm", "_input_grad_kernel"]
+    assert triton_calls == forward + backward
+    assert len(torch_calls) == (39 if dropout_sites == "all" else 31), torch_calls
