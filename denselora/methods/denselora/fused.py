@@ -244,11 +244,10 @@ class _TritonDenseLoRALinear(torch.autograd.Function):
         kernels = _triton_kernels()
         drop_x, drop_z, drop_u = _triton_dropouts(ctx.seed, options)
 
-        # One pass over the output gradient: act'(W_d c) * drop3(grad_out); the scales multiply r-wide results.
-        g_pre = kernels.decode_backward(grad_out, c, decoder, options.gelu, drop_u)
-        g_scale = options.scale * (drop_u.scale if drop_u is not None else 1.0)
-        grad_decoder = (g_pre.t() @ c).mul_(g_scale) if needs_decoder else None
-        g_c = (g_pre @ decoder).mul_(g_scale)
+        # One pass over the output gradient: s * act'(W_d c) * drop3(grad_out), the scales included.
+        g_pre = kernels.decode_backward(grad_out, c, decoder, options.gelu, drop_u, options.scale)
+        grad_decoder = g_pre.t() @ c if needs_decoder else None
+        g_c = g_pre @ decoder
         del g_pre
 
         grad_M = g_c.t() @ kernels.code(a, options.gelu, drop_z) if needs_M else None

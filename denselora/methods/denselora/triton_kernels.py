@@ -8,9 +8,9 @@ per use, with the narrow product (``r`` deep) computed inside the pass:
   decoder's product, activation, dropout, scale and the add into the base product's output in one pass over the
   output (:func:`decode_add_`);
 * backward: the decoder's pre-activation recomputed tile by tile and multiplied by the activation's derivative,
-  the mask and the output gradient in one pass (:func:`decode_backward`); the encoder's input gradient added,
-  masked, into the base product's input gradient in one pass (:func:`input_grad_add_`), and its weight gradient
-  reading the input once (:func:`encoder_grad`);
+  the scale, the mask and the output gradient in one pass (:func:`decode_backward`); the encoder's input gradient
+  added, masked, into the base product's input gradient in one pass (:func:`input_grad_add_`), and its weight
+  gradient reading the input once (:func:`encoder_grad`);
 * the ``N x r`` steps between (activation and dropout after the encoder) in one small kernel each way
   (:func:`code`, :func:`code_backward`).
 
@@ -198,7 +198,7 @@ def _decode_kernel(c_ptr, wd_ptr, io_ptr, g_ptr, n_rows, d, r, seed, threshold, 
     """One tile of ``z = c W_d^T`` (``r`` deep), then in the same pass over the ``N x d`` tile:
 
     forward: ``out += scale * drop3(act(z))`` (``io`` is the base product's output, changed in place);
-    backward: ``io = act'(z) * drop3(grad_out)`` (``g`` is the output gradient), the decoder's gradient input.
+    backward: ``io = scale * act'(z) * drop3(grad_out)`` (``g`` is the output gradient), the gradient of ``z``.
     """
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)[:, None]
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)[None, :]
@@ -219,11 +219,10 @@ def _decode_kernel(c_ptr, wd_ptr, io_ptr, g_ptr, n_rows, d, r, seed, threshold, 
         value = z
     if DROP:
         value = tl.where(_is_dropped(seed, rows, cols, 2, threshold), 0.0, value)
-    if BACKWARD:
-        tl.store(io_ptr + at, value.to(io_ptr.dtype.element_ty), mask=inside)
-    else:
-        out = tl.load(io_ptr + at, mask=inside, other=0.0).to(ACC)
-        tl.store(io_ptr + at, (out + value * tl.full((1, 1), scale, ACC)).to(io_ptr.dtype.element_ty), mask=inside)
+    value = value * tl.full((1, 1), scale, ACC)
+    if not BACKWARD:
+        value += tl.load(io_ptr + at, mask=inside, other=0.0).to(ACC)
+    tl.store(io_ptr + at, value.to(io_ptr.dtype.element_ty), mask=inside)
 
 
 @triton.jit(do_not_specialize=["seed", "threshold"])
@@ -331,10 +330,12 @@ def decode_add_(out: Tensor, c: Tensor, decoder: Tensor, gelu: bool, dropout: Dr
     return out
 
 
-def decode_backward(grad_out: Tensor, c: Tensor, decoder: Tensor, gelu: bool, dropout: Dropout | None) -> Tensor:
-    """``act'(c W_d^T) * drop3(grad_out)``, shape ``(N, d)`` in the decoder's dtype (no scale applied)."""
+def decode_backward(
+    grad_out: Tensor, c: Tensor, decoder: Tensor, gelu: bool, dropout: Dropout | None, scale: float
+) -> Tensor:
+    """``scale * act'(c W_d^T) * drop3(grad_out)``, the gradient of ``z = c W_d^T``: ``(N, d)``, the decoder's dtype."""
     grad = torch.empty(grad_out.shape, dtype=decoder.dtype, device=grad_out.device)
-    _decode(grad, grad_out.contiguous(), c, decoder, gelu, dropout, 1.0)
+    _decode(grad, grad_out.contiguous(), c, decoder, gelu, dropout, scale)
     return grad
 
 
