@@ -16,11 +16,13 @@ import torch
 from torch import nn
 
 __all__ = [
+    "GPU_VARIANTS",
     "SHAPES",
     "VARIANTS",
     "Measurement",
     "add_common_arguments",
     "build_variants",
+    "default_variants",
     "device_name",
     "format_table",
     "interleaved",
@@ -76,7 +78,11 @@ VARIANTS: dict[str, str] = {
     "dropout on the input and after both activations",
     "denselora": "denselora's DenseLoRA layer at the paper's recipe (dropout at the authors' three places)",
     "denselora-input-dropout": "denselora's DenseLoRA layer with dropout on the input only",
+    "denselora-triton": "denselora's DenseLoRA layer at the paper's recipe, computed by its Triton kernels "
+    '(kernel="triton")',
 }
+#: Variants compared by default only on a GPU: Triton runs on a CPU only in its (slow) interpreter.
+GPU_VARIANTS = ("denselora-triton",)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,8 +101,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--variants",
         nargs="+",
         choices=list(VARIANTS),
-        default=list(VARIANTS),
-        help="what to compare (default: all)",
+        default=None,
+        help=f"what to compare (default: all; {', '.join(GPU_VARIANTS)} on a GPU only)",
     )
     parser.add_argument("--seed", type=int, default=0)
 
@@ -106,7 +112,12 @@ def setup(args: argparse.Namespace) -> tuple[torch.device, torch.dtype, nn.Modul
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
     base = base_model(args.shape, device, dtype, args.seed)
-    return device, dtype, base, build_variants(base, args.variants, args.rank, args.dropout)
+    return device, dtype, base, build_variants(base, args.variants or default_variants(device), args.rank, args.dropout)
+
+
+def default_variants(device: torch.device) -> list[str]:
+    """Every variant on a GPU; on a CPU all but those Triton computes."""
+    return [name for name in VARIANTS if device.type == "cuda" or name not in GPU_VARIANTS]
 
 
 def print_report(title: str, results: dict[str, Measurement], unit: str, scale: float) -> None:
@@ -180,6 +191,7 @@ def build_variants(base: nn.Module, names: Sequence[str], rank: int, dropout: fl
                 "denselora-reference": dict(fused=False, dtype="float32", dropout_sites="all"),
                 "denselora": dict(dropout_sites="all"),
                 "denselora-input-dropout": dict(dropout_sites="input"),
+                "denselora-triton": dict(dropout_sites="all"),
             }[name]
             config = denselora.DenseLoRAConfig(
                 r=rank, alpha=2 * rank, dropout=dropout, target_modules=targets, **options
@@ -189,6 +201,9 @@ def build_variants(base: nn.Module, names: Sequence[str], rank: int, dropout: fl
             with torch.no_grad():
                 for param in denselora.get_adapter_params(model).values():
                     param.normal_(0, 0.02)
+            if name == "denselora-triton":
+                for layer in denselora.adapted_layers(model).values():
+                    layer.kernel = "triton"
         models[name] = model.to(next(base.parameters()).device).train()
     return models
 

@@ -35,6 +35,11 @@ for _variable, _folder in _SCRATCH_CACHES.items():
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+# Without a GPU, Triton's kernels run in its interpreter, which Triton chooses as it is first imported: by the
+# Triton kernels' tests, or by inductor in a torch.compile test, whichever runs first.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from denselora.methods import targets as adapter_targets  # noqa: E402

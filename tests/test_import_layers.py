@@ -40,6 +40,10 @@ FUNCTION_LEVEL_IMPORTS = {
         "optional dependency lm-eval: imported once require_lm_eval() has found it, so that a missing lm-eval is "
         "one message naming the install command"
     ),
+    ("denselora/methods/denselora/fused.py", "denselora.methods.denselora.triton_kernels"): (
+        "optional dependency triton: the Triton kernels' module imports Triton, which only `pip install -e .[triton]` "
+        "installs and which reads TRITON_INTERPRET (its CPU interpreter) as it loads, so it loads on first use"
+    ),
 }
 
 

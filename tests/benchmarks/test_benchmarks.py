@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from benchmarks import decode, train_step
-from benchmarks.common import VARIANTS
+from benchmarks.common import GPU_VARIANTS, VARIANTS, default_variants
 from benchmarks.train_step import loss_of
 from tests.conftest import build_tiny_llama
 
@@ -21,7 +21,8 @@ def test_train_step_table(capsys, extra):
     results = train_step.main(
         ["--shape", "tiny", "--device", "cpu", "--rounds", "2", "--repeats", "1", "--seq", "16", *extra]
     )
-    assert list(results) == (list(VARIANTS) if "--variants" not in extra else ["base", "lora", "denselora"])
+    defaults = default_variants(torch.device("cpu"))
+    assert list(results) == (defaults if "--variants" not in extra else ["base", "lora", "denselora"])
     table = capsys.readouterr().out
     assert "| base | " in table and "| 1.000 |" in table
     saved = {name: m.saved_bytes for name, m in results.items()}
@@ -39,8 +40,34 @@ def test_train_step_table(capsys, extra):
 
 def test_decode_table(capsys):
     results = decode.main(["--shape", "tiny", "--device", "cpu", "--rounds", "2", "--new-tokens", "4", "--prompt", "8"])
-    assert list(results) == list(VARIANTS)
+    assert list(results) == default_variants(torch.device("cpu"))
     assert "ms per token" in capsys.readouterr().out
+
+
+def test_the_triton_variant_is_compared_by_default_on_a_gpu_only():
+    assert default_variants(torch.device("cuda")) == list(VARIANTS)
+    assert default_variants(torch.device("cpu")) == [name for name in VARIANTS if name not in GPU_VARIANTS]
+
+
+def test_the_triton_variant_runs_its_kernels(capsys):
+    """On a CPU in Triton's interpreter (set by the test run): its time says nothing, its wiring is checked."""
+    pytest.importorskip("triton")
+    from denselora import adapted_layers
+    from denselora.methods.denselora import triton_kernels
+
+    if not torch.cuda.is_available() and not triton_kernels.interpreting():
+        pytest.skip("no GPU, and Triton was imported before TRITON_INTERPRET=1 was set")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    results = train_step.main(
+        ["--shape", "tiny", "--device", device, "--rounds", "1", "--repeats", "1", "--seq", "8", "--batch", "1",
+         "--variants", "base", "denselora-triton"]
+    )  # fmt: skip
+    assert list(results) == ["base", "denselora-triton"]
+    assert "| denselora-triton | " in capsys.readouterr().out
+    from benchmarks.common import base_model, build_variants
+
+    model = build_variants(base_model("tiny", torch.device("cpu"), torch.float32, 0), ["denselora-triton"], 4, 0.05)
+    assert {layer.kernel for layer in adapted_layers(model["denselora-triton"]).values()} == {"triton"}
 
 
 def test_answer_tokens_learn_only_the_last_tokens():

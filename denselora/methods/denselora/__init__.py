@@ -4,7 +4,7 @@
   :class:`DropoutSites` and :class:`UpdateOptions`, the update's options as both kernels read them;
 - :mod:`.shared`, :mod:`.layer`: the shared encoder/decoder pairs and the adapted linear layer, with the update
   computed by :mod:`.functional` (plain autograd, the reference) or :mod:`.fused` (one autograd function, with
-  :mod:`.dropout_masks`);
+  :mod:`.dropout_masks`; or with the Triton kernels of :mod:`.triton_kernels`, imported only when used);
 - :mod:`.inject`: :func:`apply_denselora`, swapping the layers of a model; :mod:`.saving`: :func:`save_adapter` /
   :func:`load_adapter` (safetensors + JSON); :mod:`.control`: switching adapters off and on, merging them;
 - :mod:`.parameter_report`: what an adapted model trains, against LoRA at the same rank;

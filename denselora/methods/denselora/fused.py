@@ -12,9 +12,18 @@ buffer, and one in-place ``addmm`` sums the input gradients of the two paths.
 
 The result equals :func:`denselora.methods.denselora.functional.denselora_delta` added to the base output, up to the
 order of floating-point operations (dropout masks aside, which come from a different generator).
+
+``kernel="triton"`` computes the same layer with the Triton kernels of
+:mod:`denselora.methods.denselora.triton_kernels`: the base products stay with torch, and each pass over an input,
+output or gradient (``k`` or ``d`` wide) is one kernel that also does the ``r``-deep product, activation, dropout
+and scale around it. Its masks come from Triton's counter-based generator keyed on the same per-call seed, so
+backward keeps no mask and draws none: each kernel computes the bits it needs.
 """
 
 from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +32,14 @@ from torch import Tensor
 from denselora.methods.denselora.dropout_masks import DropMask, draw_seed, drop_masks
 from denselora.methods.denselora.options import UpdateOptions
 
-__all__ = ["fused_denselora_linear"]
+if TYPE_CHECKING:
+    from denselora.methods.denselora.triton_kernels import Dropout
+
+__all__ = ["KERNELS", "fused_denselora_linear"]
+
+#: The implementations of the fused layer: ``"torch"`` (torch operators, the default everywhere) and ``"triton"``
+#: (:mod:`denselora.methods.denselora.triton_kernels`: a GPU, or a CPU under Triton's interpreter).
+KERNELS = ("torch", "triton")
 
 _NO_MASKS = (None, None, None)
 
@@ -165,6 +181,87 @@ class _FusedDenseLoRALinear(torch.autograd.Function):
         return grad_x, None, None, grad_encoder, grad_M, grad_decoder, None, None
 
 
+def _triton_kernels() -> ModuleType:
+    """:mod:`denselora.methods.denselora.triton_kernels`, imported on first use.
+
+    Triton is optional (the ``triton`` extra), and reads ``TRITON_INTERPRET`` as it loads: the package imports
+    without it, and a test run may choose the interpreter before the first use.
+
+    Raises:
+        RuntimeError: Triton is not installed.
+    """
+    try:
+        from denselora.methods.denselora import triton_kernels as kernels
+    except ModuleNotFoundError as err:
+        if err.name != "triton":
+            raise
+        raise RuntimeError("kernel='triton' needs Triton: pip install -e .[triton]") from None
+    return kernels
+
+
+def _triton_dropouts(seed: int | None, options: UpdateOptions) -> tuple[Dropout | None, ...]:
+    """The call's dropout at the input, after the encoder and after the decoder (``None`` where none applies)."""
+    if seed is None:
+        return _NO_MASKS
+    dropout = _triton_kernels().Dropout(seed, options.dropout)
+    return (dropout, *[dropout if options.mask_count == 3 else None] * 2)
+
+
+def _triton_forward(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    encoder: Tensor,
+    M: Tensor,
+    decoder: Tensor,
+    options: UpdateOptions,
+    seed: int | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_forward` with the Triton kernels: the output ``(..., d)`` and ``a``, ``c`` (``(N, r)``)."""
+    kernels = _triton_kernels()
+    drop_x, drop_z, drop_u = _triton_dropouts(seed, options)
+    out = F.linear(x, weight, bias)
+    a = kernels.encode(x, encoder, drop_x)
+    c = F.linear(kernels.code(a, options.gelu, drop_z), M)
+    kernels.decode_add_(out.view(-1, out.shape[-1]), c, decoder, options.gelu, drop_u, options.scale)
+    return out, a, c
+
+
+class _TritonDenseLoRALinear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, encoder, M, decoder, options, seed):
+        out, a, c = _triton_forward(x, weight, bias, encoder, M, decoder, options, seed)
+        ctx.save_for_backward(x if encoder.requires_grad else None, weight, encoder, M, decoder, a, c)
+        ctx.options = options
+        ctx.seed = seed
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight, encoder, M, decoder, a, c = ctx.saved_tensors
+        options = ctx.options
+        needs_x, _, _, needs_encoder, needs_M, needs_decoder = ctx.needs_input_grad[:6]
+        kernels = _triton_kernels()
+        drop_x, drop_z, drop_u = _triton_dropouts(ctx.seed, options)
+
+        # One pass over the output gradient: s * act'(W_d c) * drop3(grad_out), the scales included.
+        g_pre = kernels.decode_backward(grad_out, c, decoder, options.gelu, drop_u, options.scale)
+        grad_decoder = g_pre.t() @ c if needs_decoder else None
+        g_c = g_pre @ decoder
+        del g_pre
+
+        grad_M = g_c.t() @ kernels.code(a, options.gelu, drop_z) if needs_M else None
+        if not (needs_encoder or needs_x):
+            return None, None, None, None, grad_M, grad_decoder, None, None
+        g_a = kernels.code_backward(a, g_c @ M, options.gelu, drop_z, drop_x.scale if drop_x is not None else 1.0)
+        grad_encoder = kernels.encoder_grad(g_a, x, drop_x) if needs_encoder else None
+        grad_x = None
+        if needs_x:
+            # The base product's input gradient, then the update's added into it, masked, in one pass.
+            grad_x = kernels.input_grad_add_(grad_out.mm(weight), g_a, encoder, drop_x)
+        return grad_x, None, None, grad_encoder, grad_M, grad_decoder, None, None
+
+
 def fused_denselora_linear(
     x: Tensor,
     weight: Tensor,
@@ -175,6 +272,7 @@ def fused_denselora_linear(
     options: UpdateOptions,
     *,
     training: bool = False,
+    kernel: str = "torch",
 ) -> Tensor:
     """A frozen linear layer plus its DenseLoRA update, in one autograd node.
 
@@ -188,10 +286,18 @@ def fused_denselora_linear(
         options: the scale ``s = alpha / r``, the activation (exact GELU or identity), the dropout probability
             and its sites (the input only, or also after the encoder and after the decoder).
         training: whether dropout is active.
+        kernel: ``"torch"`` (the default) or ``"triton"`` (see :data:`KERNELS`); the two draw different masks
+            from the same seed.
 
     Returns:
         ``W0 x + b + s * act(W_d M act(W_e drop(x)))`` in ``x``'s dtype, shape ``(..., d)``.
+
+    Raises:
+        ValueError: an unknown kernel, or a base weight or bias that trains.
+        RuntimeError: the Triton kernel where Triton cannot run (not installed, or a CPU outside its interpreter).
     """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; use one of {KERNELS}")
     if weight.requires_grad or (bias is not None and bias.requires_grad):
         raise ValueError("the fused DenseLoRA layer needs a frozen base weight and bias")
     device = x.device
@@ -202,17 +308,42 @@ def fused_denselora_linear(
             t if t is None or not t.is_floating_point() else t.to(cast) for t in (x, weight, bias, encoder, M, decoder)
         ]
         with torch.autocast(device.type, enabled=False):
-            return fused_denselora_linear(*tensors, options, training=training)
+            return fused_denselora_linear(*tensors, options, training=training, kernel=kernel)
     if encoder.device != device or encoder.dtype != M.dtype:
         # The shared pair lives with the first layer of its group; a model split over devices
         # (device_map="auto") needs it next to each layer's input.
         encoder = encoder.to(device=device, dtype=M.dtype)
         decoder = decoder.to(device=device, dtype=M.dtype)
     seed = draw_seed() if training and options.dropout > 0 else None
+    if kernel == "triton" and x.numel():  # an empty batch launches nothing: the torch kernel returns it
+        _triton_kernels().check_device(device)
+        return _triton_linear(x, weight, bias, encoder, M, decoder, options, seed)
     trains = x.requires_grad or M.requires_grad or encoder.requires_grad or decoder.requires_grad
     if not (trains and torch.is_grad_enabled()):
         return _forward(x, weight, bias, encoder, M, decoder, options, seed)[0]
     # Backward works on (N, k) rows.
     x2 = x.reshape(-1, x.shape[-1])
     out = _FusedDenseLoRALinear.apply(x2, weight, bias, encoder, M, decoder, options, seed)
+    return out.view(*x.shape[:-1], out.shape[-1])
+
+
+# torch.compile runs the Triton kernels as they are, between its graphs: traced, they would be the interpreter's
+# Python on a CPU, and on a GPU user kernels inside an autograd function are not what inductor captures.
+@torch.compiler.disable
+def _triton_linear(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    encoder: Tensor,
+    M: Tensor,
+    decoder: Tensor,
+    options: UpdateOptions,
+    seed: int | None,
+) -> Tensor:
+    """:func:`fused_denselora_linear` with the Triton kernels, once the tensors are where and what they must be."""
+    trains = x.requires_grad or M.requires_grad or encoder.requires_grad or decoder.requires_grad
+    if not (trains and torch.is_grad_enabled()):
+        return _triton_forward(x, weight, bias, encoder, M, decoder, options, seed)[0]
+    x2 = x.reshape(-1, x.shape[-1])
+    out = _TritonDenseLoRALinear.apply(x2, weight, bias, encoder, M, decoder, options, seed)
     return out.view(*x.shape[:-1], out.shape[-1])

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from denselora.methods.denselora.functional import denselora_delta, merged_delta_weight
-from denselora.methods.denselora.fused import fused_denselora_linear
+from denselora.methods.denselora.fused import KERNELS, fused_denselora_linear
 from denselora.methods.denselora.options import Activation, DropoutSites, UpdateOptions
 from denselora.methods.denselora.shared import EncoderDecoder
 
@@ -38,6 +38,8 @@ class DenseLoRALinear(nn.Module):
         fused: compute the layer with :func:`~denselora.methods.denselora.fused.fused_denselora_linear` (one autograd
             node, ``r``-wide saved tensors) while the base weight is frozen; otherwise base product plus
             :func:`~denselora.methods.denselora.functional.denselora_delta`.
+        kernel: the fused layer's implementation, ``"torch"`` or ``"triton"`` (see
+            :data:`~denselora.methods.denselora.fused.KERNELS`); a plain attribute, which may be changed at any time.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class DenseLoRALinear(nn.Module):
         dropout_sites: DropoutSites | str = DropoutSites.ALL,
         dtype: torch.dtype | None = None,
         fused: bool = True,
+        kernel: str = "torch",
     ) -> None:
         super().__init__()
         if (shared.in_features, shared.out_features) != (base.in_features, base.out_features):
@@ -71,6 +74,9 @@ class DenseLoRALinear(nn.Module):
         # Read by both kernels on every call; built once, so a forward interprets no option.
         self.options = UpdateOptions(scale, activation, dropout, dropout_sites)
         self.fused = fused
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}; use one of {KERNELS}")
+        self.kernel = kernel
         self.M = nn.Parameter(torch.empty(self.r, self.r, device=base.weight.device, dtype=dtype or base.weight.dtype))
         # A plain attribute, not a submodule: the pair is registered once, at the model's root.
         object.__setattr__(self, "encoder_decoder", shared)
@@ -116,7 +122,15 @@ class DenseLoRALinear(nn.Module):
         if self.fused and not self.weight.requires_grad and (self.bias is None or not self.bias.requires_grad):
             shared = self.encoder_decoder
             return fused_denselora_linear(
-                x, self.weight, self.bias, shared.encoder, self.M, shared.decoder, self.options, training=self.training
+                x,
+                self.weight,
+                self.bias,
+                shared.encoder,
+                self.M,
+                shared.decoder,
+                self.options,
+                training=self.training,
+                kernel=self.kernel,
             )
         out = F.linear(x, self.weight, self.bias)
         return out + self.delta(x).to(out.dtype)

@@ -314,3 +314,24 @@ def test_torch_compile_gives_the_eager_result(dropout):
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
     for got, want in zip(_grads(compiled, trained), _grads(eager, trained), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_triton_kernel_without_triton_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from denselora.methods import denselora as package
+
+    monkeypatch.setitem(sys.modules, "triton", None)  # what `import triton` finds when it is not installed
+    monkeypatch.delitem(sys.modules, "denselora.methods.denselora.triton_kernels", raising=False)
+    monkeypatch.delattr(package, "triton_kernels", raising=False)  # as if never imported
+    x, weight, b, encoder, M, decoder = _tensors()
+    # The torch kernel needs no Triton; the Triton one names the extra that installs it.
+    fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0))
+    with pytest.raises(RuntimeError, match=r"pip install -e \.\[triton\]"):
+        fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0), kernel="triton")
+
+
+def test_refuses_an_unknown_kernel():
+    x, weight, b, encoder, M, decoder = _tensors()
+    with pytest.raises(ValueError, match="unknown kernel 'cuda'"):
+        fused_denselora_linear(x, weight, b, encoder, M, decoder, UpdateOptions(scale=2.0), kernel="cuda")
