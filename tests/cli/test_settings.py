@@ -172,5 +172,5 @@ def test_a_test_set_that_is_not_a_test_set_is_refused_before_training(tmp_path, 
 def test_a_diverged_run_without_a_checkpoint_says_there_is_nothing_to_resume(tmp_path, capsys):
     error = _refused(tiny_run_args(tmp_path, "--model.init_args.learning_rate", "1e30",
                                    "--trainer.gradient_clip_val", "null"), capsys)  # fmt: skip
-    assert "training stopped before this step changed anything" in error, error
+    assert "training stopped before anything trained on it or after it was written" in error, error
     assert "No checkpoint was written yet, so there is nothing to resume" in error
