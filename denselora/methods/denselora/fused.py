@@ -22,6 +22,7 @@ backward keeps no mask and draws none: each kernel computes the bits it needs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -315,22 +316,16 @@ def fused_denselora_linear(
         encoder = encoder.to(device=device, dtype=M.dtype)
         decoder = decoder.to(device=device, dtype=M.dtype)
     seed = draw_seed() if training and options.dropout > 0 else None
+    args = (x, weight, bias, encoder, M, decoder, options, seed)
     if kernel == "triton" and x.numel():  # an empty batch launches nothing: the torch kernel returns it
         _triton_kernels().check_device(device)
-        return _triton_linear(x, weight, bias, encoder, M, decoder, options, seed)
-    trains = x.requires_grad or M.requires_grad or encoder.requires_grad or decoder.requires_grad
-    if not (trains and torch.is_grad_enabled()):
-        return _forward(x, weight, bias, encoder, M, decoder, options, seed)[0]
-    # Backward works on (N, k) rows.
-    x2 = x.reshape(-1, x.shape[-1])
-    out = _FusedDenseLoRALinear.apply(x2, weight, bias, encoder, M, decoder, options, seed)
-    return out.view(*x.shape[:-1], out.shape[-1])
+        return _triton_linear(*args)
+    return _compute(_forward, _FusedDenseLoRALinear, *args)
 
 
-# torch.compile runs the Triton kernels as they are, between its graphs: traced, they would be the interpreter's
-# Python on a CPU, and on a GPU user kernels inside an autograd function are not what inductor captures.
-@torch.compiler.disable
-def _triton_linear(
+def _compute(
+    forward: Callable[..., tuple],
+    function: type[torch.autograd.Function],
     x: Tensor,
     weight: Tensor,
     bias: Tensor | None,
@@ -340,10 +335,19 @@ def _triton_linear(
     options: UpdateOptions,
     seed: int | None,
 ) -> Tensor:
-    """:func:`fused_denselora_linear` with the Triton kernels, once the tensors are where and what they must be."""
+    """One kernel's layer, once the tensors are where and what they must be: its ``forward`` alone when nothing
+    needs a gradient, else its autograd ``function``, whose backward works on ``(N, k)`` rows."""
     trains = x.requires_grad or M.requires_grad or encoder.requires_grad or decoder.requires_grad
     if not (trains and torch.is_grad_enabled()):
-        return _triton_forward(x, weight, bias, encoder, M, decoder, options, seed)[0]
+        return forward(x, weight, bias, encoder, M, decoder, options, seed)[0]
     x2 = x.reshape(-1, x.shape[-1])
-    out = _TritonDenseLoRALinear.apply(x2, weight, bias, encoder, M, decoder, options, seed)
+    out = function.apply(x2, weight, bias, encoder, M, decoder, options, seed)
     return out.view(*x.shape[:-1], out.shape[-1])
+
+
+# torch.compile runs the Triton kernels as they are, between its graphs: traced, they would be the interpreter's
+# Python on a CPU, and on a GPU user kernels inside an autograd function are not what inductor captures.
+@torch.compiler.disable
+def _triton_linear(*args: object) -> Tensor:
+    """:func:`_compute` with the Triton kernels (the arguments after ``function`` are its)."""
+    return _compute(_triton_forward, _TritonDenseLoRALinear, *args)
