@@ -1,7 +1,7 @@
 """The GPU paths: the fused layer, its dense dropout masks drawn by CUDA's generator, bfloat16 and autocast.
 
 Skipped on a machine without a GPU. The CPU suite runs the same code with the dense mask layout forced on
-(``tests/modules/test_fused.py``); these tests add what only a GPU has: CUDA's own random generator, its
+(``tests/methods/denselora/test_fused.py``); these tests add what only a GPU has: CUDA's own random generator, its
 kernels and its autocast.
 """
 
@@ -17,18 +17,12 @@ from denselora.methods.denselora.options import UpdateOptions
 from tests.conftest import LLAMA_TARGETS, build_tiny_llama, randomize_adapters
 from tests.methods.denselora.test_fused import D, K, R, _explicit_dropout_reference, _grads, _tensors
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    pytest.mark.usefixtures("full_float32_products"),
+]
 
 CUDA = torch.device("cuda")
-
-
-@pytest.fixture(autouse=True)
-def _no_tf32():
-    """Full float32 products: TF32's 10-bit mantissa would hide a wrong formula behind its own error."""
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def _on(device, dtype, tensors):

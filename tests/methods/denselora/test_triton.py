@@ -36,21 +36,15 @@ from tests.methods.denselora.test_fused import (
 )
 from tests.methods.denselora.test_fused import _tensors as _cpu_tensors
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available() and not triton_kernels.interpreting(),
-    reason="no GPU, and Triton was imported before TRITON_INTERPRET=1 was set",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not torch.cuda.is_available() and not triton_kernels.interpreting(),
+        reason="no GPU, and Triton was imported before TRITON_INTERPRET=1 was set",
+    ),
+    pytest.mark.usefixtures("full_float32_products"),
+]
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@pytest.fixture(autouse=True)
-def _no_tf32():
-    """Full float32 products on a GPU: TF32 would hide a wrong formula behind its own error."""
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def _tensors(dtype=torch.float64, bias=True):
