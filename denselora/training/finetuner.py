@@ -24,9 +24,9 @@ from denselora.training.adapter_export import AdapterExport
 from denselora.training.best import best_checkpoint
 from denselora.training.divergence_stop import DivergenceStop
 from denselora.training.evaluation_steps import EvaluationSteps
+from denselora.training.finetuner_settings import check_finetuner_settings
 from denselora.training.loss import causal_lm_loss
 from denselora.training.schedule import LearningRateSchedule, warmup_then_linear_decay
-from denselora.training.settings import check_settings
 from denselora.training.telemetry import TrainingTelemetry, log_norm_and_clip
 
 __all__ = ["FineTuner", "best_checkpoint", "warmup_then_linear_decay"]
@@ -108,7 +108,7 @@ class FineTuner(EvaluationSteps):
             self.save_hyperparameters(checkpoint_contents.plain_hyperparameters(self.hparams))
         builds_its_own = type(self).build_base_model is not FineTuner.build_base_model
         base = choose_base(base, pretrained, model_config, required=not builds_its_own)
-        check_settings(dtype, learning_rate, weight_decay, warmup_steps, num_beams, max_new_tokens, scoring)
+        check_finetuner_settings(dtype, learning_rate, weight_decay, warmup_steps, num_beams, max_new_tokens, scoring)
         self.adapter = adapter
         self.base = base
         self.tokenizer_spec = choose_tokenizer(tokenizer, base)

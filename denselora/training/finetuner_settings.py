@@ -6,10 +6,10 @@ from denselora.dtypes import DTYPES
 from denselora.errors import ConfigError
 from denselora.evaluation.evaluator import SCORING_MODES
 
-__all__ = ["check_settings"]
+__all__ = ["check_finetuner_settings"]
 
 
-def check_settings(
+def check_finetuner_settings(
     dtype: str | None,
     learning_rate: float,
     weight_decay: float,
